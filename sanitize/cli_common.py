@@ -1,0 +1,82 @@
+"""Options and output helpers shared by the subcommands.
+
+- `config_option`: `--config file.toml` fills option defaults (flags given on the command line
+  win). Keys are option names with dashes or underscores, at the top level or under a table
+  named after the command (`[sanitize]`, `[score]`, `[audit]`).
+- `train_options`: the fine-tuning knobs used by `score`, `sanitize` and `audit`.
+- `console`: rich output on stderr, so stdout stays clean for `--json` and `-` outputs.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from .config import TrainConfig, load_toml
+
+console = Console(stderr=True)
+
+
+def _load_config(ctx: click.Context, _param, value):
+    if not value:
+        return value
+    data = load_toml(value)
+    section = data.get(ctx.info_name, {}) if isinstance(data.get(ctx.info_name), dict) else {}
+    flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    flat.update(section)
+    known = {p.name for p in ctx.command.params}
+    defaults = {}
+    for key, val in flat.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise click.BadParameter(f"unknown option {key!r} in {value}", param_hint="--config")
+        defaults[name] = val
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def config_option(f):
+    return click.option("--config", type=click.Path(dir_okay=False), is_eager=True,
+                        expose_value=False, callback=_load_config,
+                        help="TOML file with option defaults (flags given here win).")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print a machine-readable summary on stdout.")(f)
+
+
+def train_options(f):
+    """Fine-tuning options; read them back with `train_config_from(kwargs)`."""
+    opts = [
+        click.option("--epochs", type=float, default=1.0, show_default=True,
+                     help="Fine-tuning epochs (the SOFT warm-up is about one)."),
+        click.option("--method", type=click.Choice(["full", "lora"]), default="full",
+                     show_default=True, help="Full fine-tuning or LoRA (peft)."),
+        click.option("--lr", "learning_rate", type=float, default=None,
+                     help="Learning rate [default: 5e-5 full, 2e-4 LoRA]."),
+        click.option("--batch-size", type=int, default=8, show_default=True),
+        click.option("--max-length", type=int, default=256, show_default=True,
+                     help="Tokens per record; longer records are truncated (and reported)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto (GPU when present), cpu, cuda, cuda:1, ..."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def train_config_from(kwargs: dict[str, Any]) -> TrainConfig:
+    return TrainConfig(epochs=kwargs["epochs"], method=kwargs["method"],
+                       learning_rate=kwargs["learning_rate"], batch_size=kwargs["batch_size"],
+                       max_length=kwargs["max_length"], seed=kwargs["seed"],
+                       device=kwargs["device"])
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.flush()

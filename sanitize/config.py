@@ -1,0 +1,110 @@
+"""One frozen config per stage. Stages take their config; the CLI only builds configs.
+
+Defaults that matter for privacy or utility say where they come from (measurement or paper).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A short causal-LM fine-tune: the SOFT warm-up, and the audit's target models."""
+
+    epochs: float = 1.0
+    method: str = "full"  # "full" or "lora"
+    learning_rate: float | None = None  # None: 5e-5 for full, 2e-4 for LoRA
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 256
+    lora_r: int = 16
+    lora_alpha: int = 32
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+
+    @property
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 2e-4 if self.method == "lora" else 5e-5
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Memorization-risk scoring (SOFT steps 1-2)."""
+
+    model: str | None = None  # None: the embedded SmolLM2
+    score: str = "loss-drop"  # "loss" (the paper) or "loss-drop" (base-calibrated)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval_batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """Which records to obfuscate (SOFT step 3)."""
+
+    ratio: float | None = 0.5  # the paper's default
+    threshold: float | None = None  # select risk >= threshold instead of a ratio
+    dedup: bool = True
+    near_duplicate_similarity: float = 0.95  # embedding cosine that makes two records one group
+
+
+@dataclass(frozen=True)
+class ParaphraseConfig:
+    """How selected segments are rewritten (SOFT step 4)."""
+
+    backend: str = "local"  # local | openai | vllm | echo
+    model: str | None = None  # local/vllm model; openai: --paraphrase-model
+    api_base: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    candidates: int = 3
+    batch_size: int = 8
+    concurrency: int = 8
+    timeout: float = 120.0
+    retries: int = 4
+    prompt_file: str | None = None
+    content_type: str = "auto"  # auto | text | code | chat
+    fields: str = "trainable"  # "trainable" or "all"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Checks every candidate paraphrase must pass."""
+
+    min_similarity: float = 0.75
+    max_overlap: float = 0.6
+    max_common_span: int = 12  # longest verbatim run of the original, in words
+    min_length_ratio: float = 0.5
+    max_length_ratio: float = 2.0
+    on_fail: str = "drop"  # drop | keep
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError("config file not found", str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML: {exc}", str(path)) from None
+
+
+def updated(cfg, **changes):
+    """`dataclasses.replace`, ignoring None values (flags the user did not give)."""
+    names = {f.name for f in fields(cfg)}
+    return replace(cfg, **{k: v for k, v in changes.items() if v is not None and k in names})

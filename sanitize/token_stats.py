@@ -1,0 +1,68 @@
+"""Per-record token log-probabilities of the trainable tokens, computed once and shared.
+
+Risk scoring reads the mean NLL; the audit's attacks read the per-token log-probs and, for
+Min-K%++, the mean and standard deviation of log p(v) under the model's own next-token
+distribution at each position (mu_t = sum_v p(v) log p(v), sigma_t^2 = sum_v p(v) log^2 p(v)
+- mu_t^2). Only trainable tokens are kept: that is what a trainer fits and an attacker probes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .batching import collate, length_buckets
+from .encoding import Encoded
+
+
+@dataclass
+class TokenStats:
+    logp: np.ndarray  # [n] log p(x_t) of each trainable target token
+    mu: np.ndarray | None = None  # [n] expected log-prob under the model's distribution
+    sigma: np.ndarray | None = None  # [n] its standard deviation
+
+    @property
+    def nll(self) -> float:
+        """Mean negative log-likelihood per trainable token."""
+        return float(-self.logp.mean())
+
+
+def token_stats(model, encoded: list[Encoded], pad_id: int, batch_size: int = 16,
+                with_distribution: bool = False, progress=None) -> list[TokenStats]:
+    """TokenStats for every encoded record, in input order. Memory is bounded by one batch.
+
+    `progress`, if given, is called with the number of records finished after each batch.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    out: list[TokenStats | None] = [None] * len(encoded)
+    was_training = model.training
+    model.eval()
+    lengths = [len(e.input_ids) for e in encoded]
+    with torch.inference_mode():
+        for idx in length_buckets(lengths, batch_size, max_tokens=batch_size * 512):
+            b = collate(encoded, idx, pad_id, device)
+            logits = model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits
+            # Position t predicts token t+1: shift so logits[:, t] scores labels[:, t+1].
+            logits = logits[:, :-1].float()
+            targets = b.labels[:, 1:]
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for row, i in enumerate(idx):
+                keep = targets[row] != -100
+                lp_all = logprobs[row][keep]  # [n, V]
+                tgt = targets[row][keep]
+                lp = lp_all.gather(-1, tgt[:, None])[:, 0]
+                stats = TokenStats(lp.cpu().numpy().astype(np.float64))
+                if with_distribution:
+                    p = lp_all.exp()
+                    mu = (p * lp_all).sum(-1)
+                    var = (p * lp_all.square()).sum(-1) - mu.square()
+                    stats.mu = mu.cpu().numpy().astype(np.float64)
+                    stats.sigma = var.clamp_min(0).sqrt().cpu().numpy().astype(np.float64)
+                out[i] = stats
+            if progress is not None:
+                progress(len(idx))
+    if was_training:
+        model.train()
+    return out  # type: ignore[return-value]
