@@ -108,3 +108,21 @@ def updated(cfg, **changes):
     """`dataclasses.replace`, ignoring None values (flags the user did not give)."""
     names = {f.name for f in fields(cfg)}
     return replace(cfg, **{k: v for k, v in changes.items() if v is not None and k in names})
+
+
+@dataclass(frozen=True)
+class SanitizeConfig:
+    """The whole `soft-sanitize IN OUT` run: read -> score -> select -> paraphrase -> gate ->
+    write. `sanitize.pipeline.run(cfg)` executes it; the audit's holdout mode reuses it."""
+
+    input: str
+    output: str
+    fmt: str = "auto"
+    skip_invalid: bool = False
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    cache_path: str | None = None  # None: OUT.cache.sqlite beside the output
+    dry_run: bool = False  # echo paraphraser; no model generation
+    verbose: bool = False  # only then may record text reach logs
