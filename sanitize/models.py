@@ -21,6 +21,15 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _quiet_transformers() -> None:
+    """Weight-loading progress bars and load reports would clutter our own progress output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 from .errors import MissingModelError, SanitizeError  # noqa: E402
 
@@ -87,6 +96,7 @@ def _gguf_to_hf_folder(gguf: Path) -> Path:
     dest = cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
     if (dest / "config.json").exists():
         return dest
+    _quiet_transformers()
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -134,6 +144,7 @@ def load_lm(spec: str | None = None, device: str = "auto", dtype=None,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     source = resolve_lm_source(spec)
     device = pick_device(device)
     dtype = dtype or pick_dtype(device)

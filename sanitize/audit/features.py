@@ -1,0 +1,114 @@
+"""What the attacks read: per-text token statistics under the target and reference models.
+
+Every forward pass happens here, once per (model, text): the attacks are then cheap functions
+of these arrays. `StatsCache` keys each result by model key + the exact token ids and trainable
+mask, so the base model's statistics are computed once and shared by both dataset-mode targets,
+and a text's statistics are shared by every attack that reads them.
+"""
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..encoding import Encoded, encode
+from ..records import Example, Record
+from ..token_stats import TokenStats, token_stats
+from .perturb import lowercase_example, neighbour_examples
+
+
+@dataclass
+class TextSet:
+    """The audited records: members (label 1) then non-members (label 0)."""
+
+    ids: list[str]
+    labels: np.ndarray
+    examples: list[Example]
+    encoded: list[Encoded]
+    zlib_bytes: np.ndarray  # zlib-compressed length of each trainable text (UTF-8)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def build_textset(members: list[Record], nonmembers: list[Record], tokenizer,
+                  max_length: int) -> TextSet:
+    records = list(members) + list(nonmembers)
+    examples = [r.example() for r in records]
+    return TextSet(
+        ids=[r.id for r in records],
+        labels=np.array([1] * len(members) + [0] * len(nonmembers)),
+        examples=examples,
+        encoded=[encode(ex, tokenizer, max_length) for ex in examples],
+        zlib_bytes=np.array([len(zlib.compress(r.trainable_text().encode("utf-8")))
+                             for r in records], dtype=np.float64),
+    )
+
+
+def _key(model_key: str, e: Encoded) -> str:
+    h = hashlib.sha256(model_key.encode())
+    h.update(np.asarray(e.input_ids, dtype=np.int64).tobytes())
+    h.update(np.asarray(e.trainable, dtype=np.bool_).tobytes())
+    return h.hexdigest()
+
+
+class StatsCache:
+    """TokenStats per (model key, encoded text). Model keys must name one fixed set of weights."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, TokenStats] = {}
+
+    def stats(self, model_key: str, model, encoded: list[Encoded], pad_id: int,
+              batch_size: int = 16, with_distribution: bool = False) -> list[TokenStats]:
+        keys = [_key(model_key, e) for e in encoded]
+        todo = sorted({i for i, k in enumerate(keys)
+                       if k not in self._store
+                       or (with_distribution and self._store[k].mu is None)})
+        # Deduplicate identical texts inside one call (e.g. unchanged records).
+        first = {}
+        for i in todo:
+            first.setdefault(keys[i], i)
+        idx = list(first.values())
+        if idx:
+            new = token_stats(model, [encoded[i] for i in idx], pad_id, batch_size,
+                              with_distribution=with_distribution)
+            for i, s in zip(idx, new):
+                self._store[keys[i]] = s
+        return [self._store[k] for k in keys]
+
+
+@dataclass
+class Features:
+    """Everything the attacks read for one target model. Arrays are aligned with TextSet."""
+
+    labels: np.ndarray
+    target: list[TokenStats]  # with mu/sigma (Min-K%++)
+    zlib_bytes: np.ndarray
+    reference: list[TokenStats] | None = None  # the base model
+    target_lower: list[TokenStats] | None = None
+    neighbour_nll: np.ndarray | None = None  # [n, k] mean NLL of each neighbour (target)
+    spv_target: np.ndarray | None = None  # [n] symmetric variation under the target
+    spv_reference: np.ndarray | None = None  # [n] the same under the self-prompt reference
+    prior_scores: dict[str, np.ndarray] = field(default_factory=dict)  # for the ensemble
+    seed: int = 0
+
+
+def nll(stats: list[TokenStats]) -> np.ndarray:
+    return np.array([s.nll for s in stats])
+
+
+def lowercase_stats(cache: StatsCache, model_key: str, model, ts: TextSet, tokenizer,
+                    max_length: int, pad_id: int, batch_size: int) -> list[TokenStats]:
+    enc = [encode(lowercase_example(ex), tokenizer, max_length) for ex in ts.examples]
+    return cache.stats(model_key, model, enc, pad_id, batch_size)
+
+
+def neighbour_nll(cache: StatsCache, model_key: str, model, ts: TextSet, tokenizer,
+                  max_length: int, pad_id: int, batch_size: int, n: int, rate: float,
+                  seed: int) -> np.ndarray:
+    enc = [encode(nb, tokenizer, max_length)
+           for ex in ts.examples for nb in neighbour_examples(ex, n, rate, seed)]
+    stats = cache.stats(model_key, model, enc, pad_id, batch_size)
+    return nll(stats).reshape(len(ts), n)

@@ -1,0 +1,157 @@
+"""Membership-inference metrics: ROC AUC, TPR at low FPR, and bootstrap confidence intervals.
+
+Scores are oriented so that higher = more likely a member (label 1).
+
+- AUC is the Mann-Whitney probability that a random member outscores a random non-member, ties
+  counting one half (identical to the trapezoidal ROC area).
+- TPR at an FPR bound is the best TPR over thresholds whose FPR is <= the bound (Carlini et al.,
+  "Membership Inference Attacks From First Principles"): never interpolated and never the
+  nearest ROC point, which could sit above the bound.
+- A TPR at FPR f needs at least 1/f non-members: with fewer, the smallest non-zero FPR the sample
+  can show is already above f, so the only honest answer is "not measurable".
+- 95% CIs are percentile bootstraps resampling members and non-members separately (stratified),
+  so every resample keeps the class sizes and the FPR resolution of the original sample.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import rankdata
+
+FPR_BOUNDS = (0.1, 0.01, 0.001)
+
+
+def _split(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    if s.shape != y.shape or s.ndim != 1:
+        raise ValueError("scores and labels must be 1-D arrays of the same length")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores contain NaN or infinity")
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("need at least one member and one non-member")
+    return pos, neg
+
+
+def auc_from_split(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """AUC for one sample ([n]) or a batch of samples ([B, n]) via mid-ranks (ties = 1/2)."""
+    pos, neg = np.atleast_2d(pos), np.atleast_2d(neg)
+    ranks = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
+    n_pos, n_neg = pos.shape[1], neg.shape[1]
+    u = ranks[:, :n_pos].sum(axis=1) - n_pos * (n_pos + 1) / 2
+    return u / (n_pos * n_neg)
+
+
+def roc_auc(scores, labels) -> float:
+    pos, neg = _split(scores, labels)
+    return float(auc_from_split(pos, neg)[0])
+
+
+def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(fpr, tpr) at every distinct threshold, from (0, 0) to (1, 1). A member is predicted
+    when score >= threshold, so tied scores enter together (one ROC point per distinct value)."""
+    pos, neg = _split(scores, labels)
+    return _roc_from_split(pos, neg)
+
+
+def _roc_from_split(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    thresholds = np.unique(np.concatenate([pos, neg]))[::-1]
+    pos_sorted, neg_sorted = np.sort(pos), np.sort(neg)
+    # Count of scores >= t = n - (number strictly below t).
+    tp = len(pos) - np.searchsorted(pos_sorted, thresholds, side="left")
+    fp = len(neg) - np.searchsorted(neg_sorted, thresholds, side="left")
+    tpr = np.concatenate([[0.0], tp / len(pos)])
+    fpr = np.concatenate([[0.0], fp / len(neg)])
+    return fpr, tpr
+
+
+def tpr_at_fpr_from_split(pos: np.ndarray, neg: np.ndarray, bound: float) -> float:
+    fpr, tpr = _roc_from_split(pos, neg)
+    ok = fpr <= bound + 1e-12
+    return float(tpr[ok].max())  # (0, 0) always qualifies
+
+
+def tpr_at_fpr(scores, labels, bound: float) -> float:
+    """Best TPR among thresholds with FPR <= bound (no interpolation)."""
+    pos, neg = _split(scores, labels)
+    return tpr_at_fpr_from_split(pos, neg, bound)
+
+
+def measurable(n_nonmembers: int, bound: float) -> bool:
+    """Can a sample with this many non-members show an FPR at or below `bound` other than 0?"""
+    return n_nonmembers * bound >= 1 - 1e-9
+
+
+@dataclass
+class Estimate:
+    value: float | None  # None: not measurable with this sample
+    ci_low: float | None = None
+    ci_high: float | None = None
+    note: str = ""
+
+    def to_json(self) -> dict:
+        out = {"value": self.value, "ci95": [self.ci_low, self.ci_high]}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+    def fmt(self, digits: int = 3) -> str:
+        if self.value is None:
+            return "n/a"
+        if self.ci_low is None:
+            return f"{self.value:.{digits}f}"
+        return f"{self.value:.{digits}f} [{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}]"
+
+
+@dataclass
+class AttackMetrics:
+    n_members: int
+    n_nonmembers: int
+    auc: Estimate
+    tpr: dict[float, Estimate] = field(default_factory=dict)  # FPR bound -> TPR
+
+    def to_json(self) -> dict:
+        return {"n_members": self.n_members, "n_nonmembers": self.n_nonmembers,
+                "auc": self.auc.to_json(),
+                "tpr_at_fpr": {_bound_key(b): e.to_json() for b, e in self.tpr.items()}}
+
+
+def _bound_key(bound: float) -> str:
+    return f"{bound * 100:g}%"
+
+
+def not_measurable_note(bound: float, n_nonmembers: int) -> str:
+    need = int(np.ceil(1 / bound - 1e-9))
+    return f"not measurable: needs >= {need} non-members, have {n_nonmembers}"
+
+
+def evaluate(scores, labels, bounds=FPR_BOUNDS, n_boot: int = 1000, seed: int = 0,
+             ci: float = 0.95) -> AttackMetrics:
+    """AUC and TPR@FPR with stratified percentile-bootstrap CIs (n_boot=0: no CIs)."""
+    pos, neg = _split(scores, labels)
+    rng = np.random.default_rng(seed)
+    lo_q, hi_q = (1 - ci) / 2 * 100, (1 + ci) / 2 * 100
+    if n_boot > 0:
+        bi_pos = rng.integers(0, len(pos), size=(n_boot, len(pos)))
+        bi_neg = rng.integers(0, len(neg), size=(n_boot, len(neg)))
+        boot_auc = auc_from_split(pos[bi_pos], neg[bi_neg])
+        auc = Estimate(float(auc_from_split(pos, neg)[0]),
+                       float(np.percentile(boot_auc, lo_q)), float(np.percentile(boot_auc, hi_q)))
+    else:
+        auc = Estimate(float(auc_from_split(pos, neg)[0]))
+    tprs: dict[float, Estimate] = {}
+    for bound in bounds:
+        if not measurable(len(neg), bound):
+            tprs[bound] = Estimate(None, note=not_measurable_note(bound, len(neg)))
+            continue
+        value = tpr_at_fpr_from_split(pos, neg, bound)
+        if n_boot > 0:
+            boot = np.array([tpr_at_fpr_from_split(pos[bi_pos[b]], neg[bi_neg[b]], bound)
+                             for b in range(n_boot)])
+            tprs[bound] = Estimate(value, float(np.percentile(boot, lo_q)),
+                                   float(np.percentile(boot, hi_q)))
+        else:
+            tprs[bound] = Estimate(value)
+    return AttackMetrics(len(pos), len(neg), auc, tprs)

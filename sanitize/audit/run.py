@@ -1,0 +1,309 @@
+"""Audit orchestration: which models to attack, with which texts, keeping memory bounded.
+
+Dataset mode fine-tunes a copy of the base model on IN and another on OUT (same config, same
+seed), and attacks each with the ORIGINAL texts of IN as members against the non-members. The
+base model stays loaded (reference attack, base perplexity, SPV's starting point); at most one
+target and one SPV reference exist beside it at a time.
+Model mode attacks one model the user already trained.
+"""
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..encoding import Encoded, encode
+from ..errors import InputError, SanitizeError
+from ..io import Dataset, read_dataset, write_jsonl_lines
+from ..models import load_lm, pick_device
+from ..train import fine_tune
+from .attacks import make_attacks, run_attacks
+from .config import AuditConfig
+from .features import (Features, StatsCache, TextSet, build_textset, lowercase_stats,
+                       neighbour_nll)
+from .metrics import AttackMetrics, evaluate
+from .spv import embedding_scale, self_prompt_reference, symmetric_variation
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class ModelResult:
+    label: str  # "original" / "protected" (dataset mode) or "model"
+    description: str
+    scores: dict[str, np.ndarray]
+    metrics: dict[str, AttackMetrics]
+    perplexity: float
+    skipped: dict[str, str] = field(default_factory=dict)  # attack -> why it did not run
+    train: dict = field(default_factory=dict)  # records, truncated, seconds
+
+    def strongest(self) -> str | None:
+        if not self.metrics:
+            return None
+        return max(self.metrics, key=lambda a: self.metrics[a].auc.value)
+
+
+@dataclass
+class AuditResult:
+    cfg: AuditConfig
+    ids: list[str]
+    labels: np.ndarray
+    models: list[ModelResult]
+    base_perplexity: float | None
+    perplexity_on: str  # where perplexity was measured, in words
+    data: dict  # role -> {path, sha256, records}
+    changed_ids: set[str] | None = None  # dataset mode: members the protected file changed
+    model_info: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def perplexity(stats) -> float:
+    """exp(total NLL / total trainable tokens): token-weighted, like a trainer's eval loss."""
+    total = sum(float(-s.logp.sum()) for s in stats)
+    tokens = sum(len(s.logp) for s in stats)
+    return math.exp(total / tokens)
+
+
+def _read(path: str, fmt: str, role: str, data: dict) -> Dataset:
+    ds = read_dataset(path, fmt)
+    data[role] = {"path": str(path), "sha256": ds.sha256, "records": len(ds.records),
+                  "format": ds.fmt}
+    return ds
+
+
+def _encode_all(records, tokenizer, max_length: int) -> list[Encoded]:
+    return [encode(r.example(), tokenizer, max_length) for r in records]
+
+
+class _Attacker:
+    """Attacks one target at a time with shared caches and the loaded base model."""
+
+    def __init__(self, cfg: AuditConfig, ts: TextSet, tokenizer, base, base_key: str | None,
+                 ppl_encoded: list[Encoded], log: Log):
+        self.cfg, self.ts, self.tok, self.base, self.base_key = cfg, ts, tokenizer, base, base_key
+        self.ppl_encoded, self.log = ppl_encoded, log
+        self.cache = StatsCache()
+        self.pad_id = tokenizer.pad_token_id
+        self.eos_id = tokenizer.eos_token_id
+        self.attacks = make_attacks(cfg.attacks, cfg.attack.mink_k, cfg.attack.ensemble_folds)
+        self.spv_scale = embedding_scale(base) * cfg.attack.spv_noise if base is not None else None
+
+    def base_perplexity(self) -> float | None:
+        if self.base is None:
+            return None
+        return perplexity(self.cache.stats(self.base_key, self.base, self.ppl_encoded,
+                                           self.pad_id, self.cfg.eval_batch_size))
+
+    def attack(self, target, key: str, label: str, description: str) -> ModelResult:
+        cfg, ts, a, bs = self.cfg, self.ts, self.cfg.attack, self.cfg.eval_batch_size
+        skipped: dict[str, str] = {}
+        if self.base is None:
+            for x in self.attacks:
+                if x.needs & {"reference", "spv"}:
+                    skipped[x.name] = "needs a reference (base) model: pass --reference"
+        attacks = [x for x in self.attacks if x.name not in skipped]
+        self.log(f"[{label}] token statistics of {len(ts)} texts")
+        f = Features(labels=ts.labels, zlib_bytes=ts.zlib_bytes, seed=cfg.seed,
+                     target=self.cache.stats(key, target, ts.encoded, self.pad_id, bs,
+                                             with_distribution=True))
+        run = {n for x in attacks for n in x.needs}
+        if "reference" in run:
+            f.reference = self.cache.stats(self.base_key, self.base, ts.encoded, self.pad_id, bs)
+        if "lower" in run:
+            f.target_lower = lowercase_stats(self.cache, key, target, ts, self.tok,
+                                             cfg.train.max_length, self.pad_id, bs)
+        if "neighbours" in run:
+            self.log(f"[{label}] {a.neighbours} neighbours per text")
+            f.neighbour_nll = neighbour_nll(self.cache, key, target, ts, self.tok,
+                                            cfg.train.max_length, self.pad_id, bs, a.neighbours,
+                                            a.neighbour_rate, cfg.seed)
+        if "spv" in run:
+            self._spv(target, f, label)
+        ppl = perplexity(self.cache.stats(key, target, self.ppl_encoded, self.pad_id, bs))
+        scores = run_attacks(attacks, f)
+        metrics = {name: evaluate(s, ts.labels, n_boot=cfg.bootstrap, seed=cfg.seed)
+                   for name, s in scores.items()}
+        return ModelResult(label, description, scores, metrics, ppl, skipped)
+
+    def _spv(self, target, f: Features, label: str) -> None:
+        a, bs = self.cfg.attack, self.cfg.eval_batch_size
+        self.log(f"[{label}] SPV-MIA: self-prompt generation and reference fine-tune")
+        ref = self_prompt_reference(self.base, target, self.ts.encoded, self.pad_id, self.eos_id,
+                                    self.cfg.train, a.spv_prompt_tokens, a.spv_new_tokens,
+                                    self.cfg.seed, a.spv_epochs, bs)
+        self.log(f"[{label}] SPV-MIA: {a.spv_pairs} symmetric perturbation pairs per text")
+        f.spv_reference = symmetric_variation(ref, self.ts.encoded, self.pad_id, a.spv_pairs,
+                                              self.spv_scale, self.cfg.seed, bs)
+        del ref
+        gc.collect()
+        f.spv_target = symmetric_variation(target, self.ts.encoded, self.pad_id, a.spv_pairs,
+                                           self.spv_scale, self.cfg.seed, bs)
+
+
+def _ppl_data(cfg: AuditConfig, nonmember_encoded, tokenizer, data) -> tuple[list, str]:
+    if cfg.validation:
+        val = _read(cfg.validation, cfg.fmt, "validation", data)
+        return (_encode_all(val.records, tokenizer, cfg.train.max_length),
+                f"the {len(val.records)} validation records ({cfg.validation})")
+    return nonmember_encoded, (f"the {len(nonmember_encoded)} non-members (no --validation "
+                               "file; they are held out from every fine-tune)")
+
+
+def _truncation_note(role: str, enc: list[Encoded], max_length: int) -> list[str]:
+    n = sum(e.truncated for e in enc)
+    if not n:
+        return []
+    return [f"{n} of {len(enc)} {role} records were truncated to --max-length {max_length} "
+            "tokens; attacks score the truncated part, as a trainer would see it"]
+
+
+def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
+    t0 = time.time()
+    if not (cfg.original and cfg.protected and cfg.nonmembers):
+        raise InputError("dataset mode needs --original, --protected and --nonmembers "
+                         "(or --holdout-fraction instead of --nonmembers)")
+    data: dict = {}
+    original = _read(cfg.original, cfg.fmt, "original", data)
+    protected = _read(cfg.protected, cfg.fmt, "protected", data)
+    nonmembers = _read(cfg.nonmembers, cfg.fmt, "nonmembers", data)
+    _check_disjoint(original, nonmembers)
+    device = pick_device(cfg.train.device)
+    log(f"loading base model {cfg.base_model or 'embedded SmolLM2-135M'} on {device}")
+    base = load_lm(cfg.base_model, device)
+    tok = base.tokenizer
+    ts = build_textset(original.records, nonmembers.records, tok, cfg.train.max_length)
+    ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(original.records):], tok, data)
+    prot_by_id = {r.id: r for r in protected.records}
+    changed = {r.id for r in original.records
+               if r.id not in prot_by_id or prot_by_id[r.id].raw != r.raw}
+    attacker = _Attacker(cfg, ts, tok, base.model, "base", ppl_enc, log)
+    notes = _truncation_note("original member", ts.encoded[:len(original.records)],
+                             cfg.train.max_length)
+    notes += _truncation_note("non-member", ts.encoded[len(original.records):],
+                              cfg.train.max_length)
+    results = []
+    for label, ds, desc in [("original", original, "fine-tuned on the original data"),
+                            ("protected", protected, "fine-tuned on the protected data")]:
+        train_enc = _encode_all(ds.records, tok, cfg.train.max_length)
+        log(f"[{label}] fine-tuning on {len(train_enc)} records "
+            f"({cfg.train.method}, {cfg.train.epochs:g} epochs, seed {cfg.train.seed})")
+        t = time.time()
+        target = fine_tune(copy.deepcopy(base.model), train_enc, tok.pad_token_id, cfg.train)
+        train_info = {"records": len(train_enc), "truncated": sum(e.truncated for e in train_enc),
+                      "seconds": round(time.time() - t, 1)}
+        res = attacker.attack(target, f"target:{label}", label, desc)
+        res.train = train_info
+        results.append(res)
+        del target
+        gc.collect()
+    return AuditResult(cfg, ts.ids, ts.labels, results, attacker.base_perplexity(), ppl_on, data,
+                       changed_ids=changed, model_info={"base": base.name, "source": base.source},
+                       notes=notes, seconds=round(time.time() - t0, 1))
+
+
+def _check_disjoint(members: Dataset, nonmembers: Dataset) -> None:
+    shared = {r.trainable_text() for r in members.records} & {
+        r.trainable_text() for r in nonmembers.records}
+    if shared:
+        raise InputError(f"{len(shared)} non-member texts also appear among the members; "
+                         "an audit needs disjoint sets", nonmembers.path)
+
+
+def _adapter_base(path: str) -> str | None:
+    cfg = Path(path) / "adapter_config.json"
+    if cfg.exists():
+        return json.loads(cfg.read_text()).get("base_model_name_or_path")
+    return None
+
+
+def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
+    t0 = time.time()
+    if not (cfg.members and cfg.nonmembers):
+        raise InputError("model mode needs --members and --nonmembers")
+    data: dict = {}
+    members = _read(cfg.members, cfg.fmt, "members", data)
+    nonmembers = _read(cfg.nonmembers, cfg.fmt, "nonmembers", data)
+    _check_disjoint(members, nonmembers)
+    device = pick_device(cfg.train.device)
+    log(f"loading model {cfg.model_path} on {device}")
+    target = load_lm(cfg.model_path, device, base_model=cfg.reference)
+    ref_spec = cfg.reference or _adapter_base(cfg.model_path)
+    base = None
+    notes: list[str] = []
+    if ref_spec:
+        log(f"loading reference model {ref_spec}")
+        base = load_lm(ref_spec, device)
+        if len(base.tokenizer) != len(target.tokenizer):
+            raise InputError(f"the reference model's tokenizer ({len(base.tokenizer)} tokens) "
+                             f"differs from the model's ({len(target.tokenizer)})")
+    else:
+        notes.append("no --reference given: the reference attack and SPV-MIA were skipped")
+    tok = target.tokenizer
+    ts = build_textset(members.records, nonmembers.records, tok, cfg.train.max_length)
+    ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(members.records):], tok, data)
+    notes += _truncation_note("member", ts.encoded[:len(members.records)], cfg.train.max_length)
+    attacker = _Attacker(cfg, ts, tok, base.model if base else None, "base" if base else None,
+                         ppl_enc, log)
+    res = attacker.attack(target.model, "target:model", "model", f"the model {cfg.model_path}")
+    info = {"model": cfg.model_path, "source": target.source}
+    if base:
+        info["reference"] = base.name
+    return AuditResult(cfg, ts.ids, ts.labels, [res], attacker.base_perplexity(), ppl_on, data,
+                       model_info=info, notes=notes, seconds=round(time.time() - t0, 1))
+
+
+def split_holdout(cfg: AuditConfig, log: Log) -> AuditConfig:
+    """--holdout-fraction: split IN (seeded) into members and non-members, protect the members
+    with the sanitize pipeline, and return the config of the dataset-mode comparison."""
+    if not cfg.original:
+        raise InputError("--holdout-fraction needs --original")
+    if not 0 < cfg.holdout_fraction < 1:
+        raise InputError("--holdout-fraction must be between 0 and 1")
+    try:
+        from .. import pipeline
+    except ImportError:
+        raise SanitizeError("--holdout-fraction needs sanitize.pipeline (the sanitize "
+                            "pipeline), which this installation lacks; sanitize the members "
+                            "yourself and pass --protected and --nonmembers") from None
+    ds = read_dataset(cfg.original, cfg.fmt)
+    order = list(range(len(ds.records)))
+    random.Random(cfg.seed).shuffle(order)
+    n_hold = round(len(order) * cfg.holdout_fraction)
+    if n_hold < 2 or len(order) - n_hold < 2:
+        raise InputError(f"--holdout-fraction {cfg.holdout_fraction} of {len(order)} records "
+                         "leaves fewer than 2 members or non-members", cfg.original)
+    hold = set(order[:n_hold])
+    out = Path(cfg.out_dir)
+    members_path, hold_path = out / "members.jsonl", out / "holdout.jsonl"
+    protected_path = out / "protected.jsonl"
+    # Original line order is kept inside each part, and raw lines are copied byte-for-byte.
+    write_jsonl_lines(members_path, [r.raw for i, r in enumerate(ds.records) if i not in hold])
+    write_jsonl_lines(hold_path, [r.raw for i, r in enumerate(ds.records) if i in hold])
+    log(f"holdout split: {len(order) - n_hold} members, {n_hold} non-members (seed {cfg.seed})")
+    if cfg.sanitize is None:
+        raise SanitizeError("--holdout-fraction needs sanitize settings")
+    scfg = replace(cfg.sanitize, input=str(members_path), output=str(protected_path))
+    log("sanitizing the member part with the main command's settings")
+    pipeline.run(scfg)
+    return replace(cfg, original=str(members_path), nonmembers=str(hold_path),
+                   protected=str(protected_path), holdout_fraction=cfg.holdout_fraction)
+
+
+def run(cfg: AuditConfig, log: Log = lambda _m: None) -> AuditResult:
+    if cfg.mode == "model":
+        return run_model(cfg, log)
+    if cfg.holdout_fraction is not None:
+        if cfg.nonmembers or cfg.protected:
+            raise InputError("--holdout-fraction makes the non-members and the protected file "
+                             "itself; do not also pass --nonmembers or --protected")
+        cfg = split_holdout(cfg, log)
+    return run_dataset(cfg, log)

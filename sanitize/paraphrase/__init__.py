@@ -1,0 +1,49 @@
+"""Paraphrase backends, registered lazily by name (importing one never imports the others:
+`vllm` and the HTTP client load only when chosen).
+
+    backend = make_backend(ParaphraseConfig(backend="echo"))
+    texts = backend.generate([Request(messages, text, seed, max_new_tokens)])
+"""
+from __future__ import annotations
+
+import importlib
+
+from ..config import ParaphraseConfig
+from ..errors import InputError
+from .base import Backend, GenParams, Request
+
+BACKENDS = {
+    "local": "sanitize.paraphrase.local:LocalBackend",
+    "openai": "sanitize.paraphrase.openai_backend:OpenAIBackend",
+    "vllm": "sanitize.paraphrase.vllm_backend:VLLMBackend",
+    "echo": "sanitize.paraphrase.echo:EchoBackend",
+}
+NAMES = list(BACKENDS)
+
+
+def backend_class(name: str):
+    if name not in BACKENDS:
+        raise InputError(f"unknown paraphraser {name!r}; choose one of {', '.join(NAMES)}")
+    module, attr = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_backend(cfg: ParaphraseConfig, lm=None, device: str = "auto") -> Backend:
+    """Build the configured backend. `lm`: an already loaded LoadedLM the local backend may
+    reuse (the pipeline passes the base model it scored with when it is the same model)."""
+    params = GenParams(cfg.temperature, cfg.top_p)
+    cls = backend_class(cfg.backend)
+    if cfg.backend == "echo":
+        return cls(batch_size=cfg.batch_size)
+    if cfg.backend == "local":
+        if lm is None:
+            from ..models import load_lm
+            lm = load_lm(cfg.model, device=device)
+        return cls(lm, params, batch_size=cfg.batch_size)
+    if cfg.backend == "openai":
+        return cls(cfg.api_base, cfg.model, params, api_key_env=cfg.api_key_env,
+                   concurrency=cfg.concurrency, timeout=cfg.timeout, retries=cfg.retries)
+    return cls(cfg.model, params, batch_size=cfg.batch_size)
+
+
+__all__ = ["Backend", "GenParams", "Request", "BACKENDS", "NAMES", "make_backend"]

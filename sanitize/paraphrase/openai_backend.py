@@ -1,0 +1,141 @@
+"""Any OpenAI-compatible chat endpoint: `vllm serve`, `transformers serve`, hosted APIs.
+
+Plain httpx (the openai SDK's own transport) with our own retry loop, so the policy is explicit
+and tested: bounded concurrency (an asyncio.Semaphore), a per-request timeout, and retries with
+exponential backoff plus jitter on 429, 5xx, timeouts and connection errors, honouring a
+`Retry-After` header. Other 4xx (bad model name, bad key) fail at once: retrying cannot fix them.
+After the last retry the run stops with one clear error; finished requests are already cached.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+
+from ..errors import InputError, SanitizeError
+from .base import GenParams, OnResult, Request
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+BACKOFF_BASE = 0.5  # seconds; attempt n waits BACKOFF_BASE * 2**n (+ jitter), capped
+BACKOFF_CAP = 20.0
+
+
+class BackendError(SanitizeError):
+    """The endpoint kept failing after all retries, or refused the request outright."""
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, api_base: str | None, model: str | None, params: GenParams,
+                 api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
+                 timeout: float = 120.0, retries: int = 4, backoff_base: float = BACKOFF_BASE):
+        import httpx  # noqa: F401  (fail here, clearly, if the extra is missing)
+
+        self.api_base = (api_base or os.environ.get("OPENAI_BASE_URL")
+                         or "https://api.openai.com/v1").rstrip("/")
+        self.api_key = os.environ.get(api_key_env, "")
+        self.params = params
+        self.concurrency = max(1, concurrency)
+        self.batch_size = self.concurrency * 4
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.calls = 0  # completed requests
+        self.http_attempts = 0  # every HTTP attempt, retries included
+        self.generated_tokens = 0
+        self.model = model or self._first_model()
+
+    def _headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def _first_model(self) -> str:
+        """GET /models and take the first id: what a single-model `vllm serve` serves."""
+        data = asyncio.run(self._with_client(lambda c: self._request(c, "GET", "/models", None)))
+        models = [m.get("id") for m in data.get("data", []) if m.get("id")]
+        if not models:
+            raise InputError(f"{self.api_base}/models lists no model; pass --paraphrase-model")
+        return models[0]
+
+    async def _with_client(self, fn):
+        import httpx
+
+        async with httpx.AsyncClient(base_url=self.api_base, headers=self._headers(),
+                                     timeout=httpx.Timeout(self.timeout)) as client:
+            return await fn(client)
+
+    async def _request(self, client, method: str, path: str, body: dict | None) -> dict:
+        import httpx
+
+        last = ""
+        for attempt in range(self.retries + 1):
+            self.http_attempts += 1
+            retry_after = None
+            try:
+                resp = await client.request(method, path, json=body)
+                if resp.status_code < 400:
+                    return resp.json()
+                last = f"HTTP {resp.status_code}: {resp.text[:200].strip()}"
+                if resp.status_code not in RETRY_STATUS:
+                    raise BackendError(f"{method} {self.api_base}{path} failed: {last}")
+                retry_after = resp.headers.get("retry-after")
+            except httpx.TimeoutException:
+                last = f"timed out after {self.timeout:g}s"
+            except httpx.TransportError as exc:
+                last = f"connection error: {type(exc).__name__}: {exc}"
+            if attempt < self.retries:
+                await asyncio.sleep(self._delay(attempt, retry_after))
+        raise BackendError(f"{method} {self.api_base}{path} failed after {self.retries + 1} "
+                           f"attempts: {last}")
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(BACKOFF_CAP, float(retry_after))
+            except ValueError:
+                pass
+        delay = min(BACKOFF_CAP, self.backoff_base * 2 ** attempt)
+        return delay * (0.5 + random.random() / 2)  # jitter: clients that failed together spread
+
+    async def _complete(self, client, sem, req: Request) -> str:
+        body = {"model": self.model, "messages": list(req.messages),
+                "temperature": self.params.temperature, "top_p": self.params.top_p,
+                "max_tokens": req.max_new_tokens, "seed": req.seed, "n": 1, "stream": False}
+        async with sem:
+            data = await self._request(client, "POST", "/chat/completions", body)
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise BackendError(f"unexpected response from {self.api_base}/chat/completions: "
+                               f"{str(data)[:200]}") from None
+        self.calls += 1
+        self.generated_tokens += int((data.get("usage") or {}).get("completion_tokens") or 0)
+        return text
+
+    async def _generate(self, requests: list[Request], on_result: OnResult | None) -> list[str]:
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def run(client):
+            async def one(i, req):
+                text = await self._complete(client, sem, req)
+                if on_result:
+                    on_result(i, text)  # committed before the rest of the batch finishes
+                return text
+            tasks = [asyncio.create_task(one(i, r)) for i, r in enumerate(requests)]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+
+        return await self._with_client(run)
+
+    def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:
+        if not requests:
+            return []
+        return asyncio.run(self._generate(requests, on_result))
+
+    def close(self) -> None:
+        pass

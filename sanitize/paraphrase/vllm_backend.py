@@ -1,0 +1,48 @@
+"""In-process vLLM batch generation for GPU machines (`pip install 'soft-sanitize[vllm]'`).
+
+vLLM schedules the whole batch itself (continuous batching), so the caller hands over large
+batches. Each request carries its own seed, so outputs do not depend on batch composition.
+"""
+from __future__ import annotations
+
+from ..errors import MissingModelError
+from .base import GenParams, OnResult, Request
+
+VLLM_PIP = "pip install 'soft-sanitize[vllm]'"
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model: str | None, params: GenParams, batch_size: int = 256):
+        try:
+            import vllm
+        except ImportError:
+            raise MissingModelError(
+                f"the vllm paraphraser needs vLLM (a CUDA build); run: {VLLM_PIP}") from None
+        from ..models import EMBEDDED_LM, resolve_lm_source
+
+        self.model = model or EMBEDDED_LM
+        self._vllm = vllm
+        self.llm = vllm.LLM(model=resolve_lm_source(model))
+        self.params = params
+        self.batch_size = max(batch_size, 256)
+        self.calls = 0
+        self.generated_tokens = 0
+
+    def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:
+        sampling = [self._vllm.SamplingParams(temperature=self.params.temperature,
+                                              top_p=self.params.top_p, seed=r.seed,
+                                              max_tokens=r.max_new_tokens) for r in requests]
+        outputs = self.llm.chat([list(r.messages) for r in requests], sampling, use_tqdm=False)
+        texts = []
+        for i, o in enumerate(outputs):
+            texts.append(o.outputs[0].text)
+            self.generated_tokens += len(o.outputs[0].token_ids)
+            if on_result:
+                on_result(i, texts[-1])
+        self.calls += len(requests)
+        return texts
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,28 @@
+"""Shared test setup: offline mode, the real-data folder, and a tiny in-memory model."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data beside the checkout; tests that need it skip clearly when it is absent."""
+    if not (SHARED_DATA / "mimir").is_dir():
+        pytest.skip(f"real evaluation data not found at {SHARED_DATA} (see README)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def tiny():
+    from sanitize.testing import tiny_lm
+
+    return tiny_lm()
