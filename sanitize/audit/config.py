@@ -16,8 +16,7 @@ class AttackConfig:
     neighbour_rate: float = 0.1  # fraction of words swapped per neighbour
     spv_pairs: int = 4  # SPV-MIA: symmetric (+z, -z) perturbation pairs per text
     spv_noise: float = 0.1  # perturbation std, in units of the embedding matrix's std
-    spv_prompt_tokens: int = 8  # self-prompt: leading tokens of each text used as the prompt
-    spv_new_tokens: int = 64  # tokens the target generates per self-prompt
+    spv_new_tokens: int = 64  # tokens the target generates per self-prompt (one per text)
     spv_epochs: float | None = None  # reference fine-tune epochs; None: the target's
     ensemble_folds: int = 5
 
@@ -50,3 +49,41 @@ class AuditConfig:
     @property
     def mode(self) -> str:
         return "model" if self.model_path else "dataset"
+
+
+def sanitize_config_for_holdout(toml_path: str | None, train: TrainConfig,
+                                base_model: str | None, **flags) -> SanitizeConfig:
+    """How `--holdout-fraction` protects its member part: the main command's defaults, then a
+    `--sanitize-config` TOML (top-level SanitizeConfig keys and [score] [select] [paraphrase]
+    [gate] tables), then the flags given here (`ratio`, `score`, `backend`, `paraphrase_model`).
+    The warm-up keeps the main command's epochs; device, seed and max length follow the audit."""
+    from ..config import (GateConfig, ParaphraseConfig, ScoreConfig, SelectConfig, load_toml,
+                          updated)
+    from ..errors import InputError
+
+    data = load_toml(toml_path) if toml_path else {}
+    sections = {"score": ScoreConfig, "select": SelectConfig, "paraphrase": ParaphraseConfig,
+                "gate": GateConfig}
+    parts = {}
+    for name, cls in sections.items():
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise InputError(f"[{name}] must be a table", toml_path)
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(table) - known - {"train"}
+        if unknown:
+            raise InputError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}",
+                             toml_path)
+        parts[name] = updated(cls(), **{k: v for k, v in table.items() if k != "train"})
+    warm = updated(TrainConfig(), **data.get("score", {}).get("train", {}))
+    warm = updated(warm, device=train.device, seed=train.seed, max_length=train.max_length)
+    parts["score"] = updated(parts["score"], train=warm, model=base_model,
+                             score=flags.get("score"))
+    parts["select"] = updated(parts["select"], ratio=flags.get("ratio"))
+    parts["paraphrase"] = updated(parts["paraphrase"], backend=flags.get("backend"),
+                                  model=flags.get("paraphrase_model"))
+    top = {k: v for k, v in data.items() if k not in sections and not isinstance(v, dict)}
+    bad = set(top) - {"fmt", "skip_invalid", "cache_path", "dry_run", "verbose"}
+    if bad:
+        raise InputError(f"unknown key(s): {', '.join(sorted(bad))}", toml_path)
+    return updated(SanitizeConfig(input="", output=""), **top, **parts)

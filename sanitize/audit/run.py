@@ -30,7 +30,7 @@ from .config import AuditConfig
 from .features import (Features, StatsCache, TextSet, build_textset, lowercase_stats,
                        neighbour_nll)
 from .metrics import AttackMetrics, evaluate
-from .spv import embedding_scale, self_prompt_reference, symmetric_variation
+from .spv import embedding_scale, self_prompt_reference, self_prompts, symmetric_variation
 
 Log = Callable[[str], None]
 
@@ -137,9 +137,12 @@ class _Attacker:
     def _spv(self, target, f: Features, label: str) -> None:
         a, bs = self.cfg.attack, self.cfg.eval_batch_size
         self.log(f"[{label}] SPV-MIA: self-prompt generation and reference fine-tune")
-        ref = self_prompt_reference(self.base, target, self.ts.encoded, self.pad_id, self.eos_id,
-                                    self.cfg.train, a.spv_prompt_tokens, a.spv_new_tokens,
-                                    self.cfg.seed, a.spv_epochs, bs)
+        # A plain text's context is its BOS when the tokenizer adds one; otherwise EOS, the
+        # document separator, starts an unconditional sample.
+        prompts = self_prompts(self.ts.encoded, self.eos_id)
+        ref = self_prompt_reference(self.base, target, prompts, self.pad_id, self.eos_id,
+                                    self.cfg.train, a.spv_new_tokens, self.cfg.seed,
+                                    a.spv_epochs, bs)
         self.log(f"[{label}] SPV-MIA: {a.spv_pairs} symmetric perturbation pairs per text")
         f.spv_reference = symmetric_variation(ref, self.ts.encoded, self.pad_id, a.spv_pairs,
                                               self.spv_scale, self.cfg.seed, bs)

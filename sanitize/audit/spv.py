@@ -1,12 +1,14 @@
 """SPV-MIA (Fu et al., NeurIPS 2024, "Membership Inference Attacks against Fine-tuned Large
 Language Models via Self-prompt Calibration"): its reference model and its membership signal.
 
-Self-prompt reference: the target is prompted with short chunks and its own continuations form
-a dataset that approximates the target's fine-tuning distribution; a copy of the *base* model
-fine-tuned on it is the reference. Our prompts are the context plus the first
-`prompt_tokens` trainable tokens of every audited text, members and non-members alike, so the
-prompt choice favours neither class; the prompt tokens are not trained on, only the generated
-continuation is.
+Self-prompt reference: the target's own samples approximate its fine-tuning distribution; a
+copy of the *base* model fine-tuned on them is the reference. Each audited text (members and
+non-members alike) contributes one sample, prompted with its context only: the prompt turns of
+a chat or prompt/completion record, and for plain text just a start-of-document token (BOS, or
+EOS, the document separator, when the tokenizer adds no BOS). No scored token is ever part of a
+prompt, so the reference cannot be biased towards either class by what it was prompted with;
+only the generated continuation is trained on. Where the target regurgitates a member, the
+reference learns it too, which weakens (never inflates) this attack.
 
 Probabilistic variation: a memorised text is a local maximum of the model's likelihood, so its
 likelihood drops on both sides of a symmetric perturbation. With paired perturbations x+ = x + z
@@ -79,17 +81,17 @@ def symmetric_variation(model, encoded: list[Encoded], pad_id: int, pairs: int, 
     return out
 
 
-def self_prompt_dataset(target, encoded: list[Encoded], pad_id: int, eos_id: int,
-                        prompt_tokens: int, new_tokens: int, seed: int,
-                        batch_size: int = 16) -> list[Encoded]:
-    """The target's own continuations of short prompts, as trainable-only-on-generation records."""
+def self_prompts(encoded: list[Encoded], start_id: int) -> list[list[int]]:
+    """Each text's context (every token before its first trainable one), or [start_id]."""
+    return [list(e.input_ids[: e.trainable.index(True)]) or [start_id] for e in encoded]
+
+
+def self_prompt_dataset(target, prompts: list[list[int]], pad_id: int, eos_id: int,
+                        new_tokens: int, seed: int, batch_size: int = 16) -> list[Encoded]:
+    """The target's sampled continuations, as records trainable only on the generation."""
     import torch
 
     device = next(target.parameters()).device
-    prompts = []
-    for e in encoded:
-        first = e.trainable.index(True)
-        prompts.append(list(e.input_ids[: max(1, first + prompt_tokens)]))
     torch.manual_seed(seed)
     out: list[Encoded] = []
     target.eval()
@@ -118,11 +120,10 @@ def self_prompt_dataset(target, encoded: list[Encoded], pad_id: int, eos_id: int
     return out
 
 
-def self_prompt_reference(base, target, encoded: list[Encoded], pad_id: int, eos_id: int,
-                          train: TrainConfig, prompt_tokens: int, new_tokens: int, seed: int,
+def self_prompt_reference(base, target, prompts: list[list[int]], pad_id: int, eos_id: int,
+                          train: TrainConfig, new_tokens: int, seed: int,
                           epochs: float | None = None, batch_size: int = 16):
     """A copy of `base` fine-tuned on the target's self-prompted generations."""
-    data = self_prompt_dataset(target, encoded, pad_id, eos_id, prompt_tokens, new_tokens, seed,
-                               batch_size)
+    data = self_prompt_dataset(target, prompts, pad_id, eos_id, new_tokens, seed, batch_size)
     cfg = train if epochs is None else TrainConfig(**{**train.__dict__, "epochs": epochs})
     return fine_tune(copy.deepcopy(base), data, pad_id, cfg)

@@ -1,0 +1,932 @@
+#!/usr/bin/env python
+"""Privacy / utility / speed benchmark of soft-sanitize on real data (issue 6).
+
+For each domain of ../shared/data/mimir (text, code, chat) a fixed-seed shuffle gives members (the
+fine-tuning set), disjoint non-members and disjoint validation texts. For each setting the members
+are protected, a target model is fine-tuned on the result (same TrainConfig and seed for every
+setting), and the target is attacked with the ORIGINAL member texts against the non-members;
+validation perplexity measures utility.
+
+Settings (any ratio works: `soft-0.7`, `random-0.3`):
+  no-defense   the members as they are
+  soft-R       SOFT: the riskiest ceil(R*n) records (warm-up score, duplicate groups whole) are
+               paraphrased; records whose paraphrase fails the gate are dropped (library default)
+  random-R     the same paraphraser and gate on a seeded random selection of the same size
+               (duplicate groups whole, via `sanitize.select.select` over seeded random risks)
+  dedup-only   every duplicate group (exact or near-duplicate, from the scoring stage) keeps its
+               first record; nothing is paraphrased
+
+Shared work: the original-data target is trained once per domain; the warm-up scoring runs once
+per domain and is cached on disk; paraphrases live in one content-addressed SQLite cache, so
+soft-1.0 regenerates nothing soft-0.5 already made; the base model's token statistics (reference
+attack, base perplexity) are computed once per domain; a setting whose training set is
+byte-identical to another's (e.g. dedup-only on deduplicated data) reuses its measurements.
+Each setting's result is cached as CACHE/<domain>/<setting>.json together with the hash of
+everything that determines it (data split, configs, library source), so an interrupted run
+resumes and a changed config or library recomputes.
+
+The cheap attacks (LOSS, zlib, lowercase, Min-K%, Min-K%++, reference) run for every setting; the
+full suite (adds neighbourhood, SPV-MIA, ensemble) for no-defense and the best SOFT setting of
+each domain (the soft-* setting closest to AUC 0.5 among those within +10% perplexity, else the
+one with the lowest strongest-attack AUC).
+
+    python benchmarks/privacy_utility.py                      # the full run (hours on 2 CPUs)
+    python benchmarks/privacy_utility.py --domains github --settings no-defense,soft-0.5
+    python benchmarks/privacy_utility.py --quick              # a few minutes; not published
+
+No record text is ever printed or written to the outputs; records are named by id only.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DATA_DIR = REPO.parent / "shared" / "data" / "mimir"
+DOMAINS = {"pubmed_abstracts": "text", "github": "code", "stackexchange_chat": "chat"}
+SETTINGS = ("no-defense", "soft-0.3", "soft-0.5", "soft-1.0", "random-0.5", "dedup-only")
+QUICK_SETTINGS = ("no-defense", "soft-0.5", "random-0.5", "dedup-only")
+CHEAP_ATTACKS = ("loss", "zlib", "lowercase", "mink", "minkpp", "reference")
+FULL_ATTACKS = CHEAP_ATTACKS + ("neighbourhood", "spv", "ensemble")
+TITLES = {"loss": "LOSS", "zlib": "zlib", "lowercase": "lowercase", "mink": "Min-K%",
+          "minkpp": "Min-K%++", "reference": "reference", "neighbourhood": "neighbourhood",
+          "spv": "SPV-MIA", "ensemble": "ensemble"}
+TARGET_AUC_MARGIN = 0.05  # issue 6: strongest AUC within 0.05 of 0.5 ...
+TARGET_PPL_RISE = 0.10  # ... with validation perplexity at most +10% over no-defense
+DEFAULT_OUT = REPO / "benchmarks" / "RESULTS.md"
+DEFAULT_CACHE = REPO / "benchmarks" / "cache"
+QUICK_DIR = DEFAULT_CACHE / "quick"  # gitignored: quick outputs never overwrite RESULTS.md
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def source_hash() -> str:
+    """Hash of the library source and prompts: a changed library never reuses stale results."""
+    h = hashlib.sha256()
+    for p in sorted(list((REPO / "sanitize").rglob("*.py")) + list((REPO / "prompts").glob("*.md"))):
+        h.update(str(p.relative_to(REPO)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: str  # none | soft | random | dedup
+    ratio: float | None = None
+
+
+def parse_setting(name: str) -> Setting:
+    if name == "no-defense":
+        return Setting(name, "none")
+    if name == "dedup-only":
+        return Setting(name, "dedup")
+    kind, _, ratio = name.partition("-")
+    if kind in ("soft", "random"):
+        try:
+            r = float(ratio)
+        except ValueError:
+            r = -1.0
+        if 0.0 < r <= 1.0:
+            return Setting(name, kind, r)
+    raise SystemExit(f"error: unknown setting {name!r}; use no-defense, dedup-only, soft-R or "
+                     "random-R with 0 < R <= 1 (e.g. soft-0.5)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class Split:
+    domain: str
+    kind: str
+    fmt: str
+    members: list  # Record
+    nonmembers: list
+    validation: list
+    pool: int  # records eligible before the split
+
+    def ids(self) -> dict:
+        """Ids and content hashes of every record per role: what the split hash covers."""
+        return {role: [(r.id, r.content_hash()) for r in getattr(self, role)]
+                for role in ("members", "nonmembers", "validation")}
+
+
+MIN_TRAINABLE_TOKENS = 8
+
+
+def make_split(domain: str, n_mem: int, n_non: int, n_val: int, seed: int,
+               max_chars: int | None, tokenizer, max_length: int) -> Split:
+    """Fixed-seed shuffle, then members / non-members / validation, disjoint by trainable text
+    (exact duplicates of a text never sit on both sides of the membership line).
+
+    Eligible records have at least MIN_TRAINABLE_TOKENS trainable tokens within --max-length:
+    a chat record whose question fills the window has nothing a trainer learns or an attack
+    can score (the library rightly refuses such a record)."""
+    from sanitize.encoding import MaskError, encode
+    from sanitize.io import read_dataset
+
+    ds = read_dataset(str(DATA_DIR / f"{domain}.jsonl.gz"))
+    seen: set[str] = set()
+    pool = []
+    for r in ds.records:
+        text = r.trainable_text()
+        h = hashlib.sha256(text.encode()).hexdigest()
+        if h in seen or (max_chars is not None and len(text) > max_chars):
+            continue
+        seen.add(h)
+        pool.append(r)
+    # Shuffle first, then check encodability lazily: only as many records are tokenized as
+    # the split needs (the check is deterministic, so the split stays fixed for a seed).
+    order = list(range(len(pool)))
+    random.Random(seed).shuffle(order)
+    need = n_mem + n_non + n_val
+    picked = []
+    for i in order:
+        try:
+            ok = encode(pool[i].example(), tokenizer, max_length).n_trainable >= MIN_TRAINABLE_TOKENS
+        except MaskError:
+            ok = False
+        if ok:
+            picked.append(pool[i])
+            if len(picked) == need:
+                break
+    if len(picked) < need:
+        raise SystemExit(f"error: {domain}: {need} records requested, only {len(picked)} "
+                         "eligible (lower --members/--nonmembers/--validation, raise --max-chars "
+                         "or --max-length)")
+    return Split(domain, DOMAINS[domain], ds.fmt, picked[:n_mem], picked[n_mem:n_mem + n_non],
+                 picked[n_mem + n_non:], len(pool))
+
+
+# ---------------------------------------------------------------------------------------------
+# Library adapters (each says which API it stands in for)
+
+
+def warmup_scores(records: list, base, score_cfg, select_cfg, cache_dir: Path) -> list[dict]:
+    """SOFT steps 1-2 once per domain: per-record risk and duplicate group, in member order.
+
+    Uses `sanitize.score.score_records` (issue 3), which warms up a deep copy and never modifies
+    the shared base model. Falls back to a minimal in-file loss-drop scorer (exact-duplicate groups
+    only) when the library has no scoring module, and says so in the results."""
+    try:
+        from sanitize.score import score_records
+    except ImportError:
+        score_records = None
+    if score_records is not None:
+        from sanitize.models import load_embedder
+
+        got = score_records(records, score_cfg, select_cfg, lm=base,
+                            embedder=load_embedder(device="cpu"), show_progress=False)
+        return [{"id": s.id, "risk": float(s.risk), "group": s.group,
+                 "loss_before": _f(s.loss_before), "loss_after": _f(s.loss_after),
+                 "tokens": s.tokens, "truncated": s.truncated,
+                 "scorer": "sanitize.score.score_records"} for s in got]
+    from sanitize.encoding import encode
+    from sanitize.token_stats import token_stats
+    from sanitize.train import fine_tune
+
+    log("  sanitize.score is missing: using the benchmark's fallback loss-drop scorer")
+    tok = base.tokenizer
+    enc = [encode(r.example(), tok, score_cfg.train.max_length) for r in records]
+    before = token_stats(base.model, enc, tok.pad_token_id, score_cfg.eval_batch_size)
+    warm = fine_tune(copy.deepcopy(base.model), enc, tok.pad_token_id, score_cfg.train)
+    after = token_stats(warm, enc, tok.pad_token_id, score_cfg.eval_batch_size)
+    del warm
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(hashlib.sha256(r.trainable_text().encode()).hexdigest(), []).append(i)
+    group_of = {i: f"g{k}" for k, idx in enumerate(groups.values()) if len(idx) > 1 for i in idx}
+    out = []
+    for i, (r, b, a) in enumerate(zip(records, before, after)):
+        risk = b.nll - a.nll if score_cfg.score == "loss-drop" else -a.nll
+        out.append({"id": r.id, "risk": risk, "group": group_of.get(i), "loss_before": b.nll,
+                    "loss_after": a.nll, "tokens": len(enc[i].input_ids),
+                    "truncated": enc[i].truncated, "scorer": "benchmark fallback (loss-drop)"})
+    return out
+
+
+def _f(x):
+    return None if x is None else float(x)
+
+
+class Paraphraser:
+    """The pipeline's paraphrase + gate stage (`sanitize.obfuscate.obfuscate`) over a chosen
+    subset of records, with one backend, embedder and SQLite cache for the whole run."""
+
+    def __init__(self, pcfg, gcfg, base, cache_path: Path):
+        from sanitize.cache import Cache
+        from sanitize.models import load_embedder
+        from sanitize.paraphrase import make_backend
+        from sanitize.prompts import load_templates
+
+        self.pcfg, self.gcfg = pcfg, gcfg
+        # The local backend generates with the shared base model (eval mode, weights untouched).
+        self.backend = make_backend(pcfg, lm=base if pcfg.backend == "local" else None)
+        self.templates = load_templates(pcfg.prompt_file)
+        self.cache = Cache(str(cache_path))
+        self.embedder = load_embedder(device="cpu")
+
+    def run(self, records: list) -> tuple[dict, dict]:
+        """{record id: new Record or None (failed the gate)}, and cache counters."""
+        from sanitize.obfuscate import obfuscate
+
+        h0, m0 = self.cache.hits, self.cache.misses
+        outcomes = obfuscate(records, self.backend, self.pcfg, self.gcfg, self.templates,
+                             self.cache, self.embedder, log=lambda m: log("    " + m))
+        calls = {"cached": self.cache.hits - h0, "generated": self.cache.misses - m0}
+        return {o.record.id: o.new_record for o in outcomes}, calls
+
+
+def make_attacker(acfg, ts, tok, base_model, ppl_encoded, cache=None):
+    """One target at a time against the domain's shared text set and base-model statistics.
+
+    Stands in for a public per-target API the audit lacks: `sanitize.audit.run._Attacker` (what
+    dataset mode uses internally), sharing one StatsCache so base-model statistics are computed
+    once per domain."""
+    from sanitize.audit.run import _Attacker
+
+    a = _Attacker(acfg, ts, tok, base_model, "base", ppl_encoded, lambda m: log("    " + m))
+    if cache is not None:
+        a.cache = cache
+    return a
+
+
+def metrics_json(res) -> dict:
+    """ModelResult -> {attack: {auc, auc_ci95, tpr_1pct, tpr_1pct_ci95, tpr_10pct, note}}."""
+    out = {}
+    for name, m in res.metrics.items():
+        t1, t10 = m.tpr.get(0.01), m.tpr.get(0.1)
+        out[name] = {"auc": m.auc.value, "auc_ci95": [m.auc.ci_low, m.auc.ci_high],
+                     "tpr_1pct": t1.value if t1 else None,
+                     "tpr_1pct_ci95": [t1.ci_low, t1.ci_high] if t1 else None,
+                     "tpr_1pct_note": t1.note if t1 else "",
+                     "tpr_10pct": t10.value if t10 else None}
+    return out
+
+
+def strongest(attacks: dict) -> str | None:
+    ok = {k: v for k, v in attacks.items() if v.get("auc") is not None}
+    return max(ok, key=lambda k: ok[k]["auc"]) if ok else None
+
+
+# ---------------------------------------------------------------------------------------------
+# One domain
+
+
+@dataclass
+class Ctx:
+    args: argparse.Namespace
+    train: object  # TrainConfig for every target
+    score: object  # ScoreConfig
+    paraphrase: object
+    gate: object
+    audit_cheap: object  # AuditConfig
+    audit_full: object
+    cache_dir: Path
+    src_hash: str
+    base: object = None
+    paraphraser: Paraphraser | None = None
+
+    def base_lm(self):
+        if self.base is None:
+            from sanitize.models import load_lm
+
+            t = time.time()
+            self.base = load_lm(None, self.args.device)
+            log(f"loaded base model {self.base.name} in {time.time() - t:.1f}s")
+        return self.base
+
+    def para(self) -> Paraphraser:
+        if self.paraphraser is None:
+            self.paraphraser = Paraphraser(self.paraphrase, self.gate, self.base_lm(),
+                                           self.cache_dir / "paraphrases.sqlite")
+        return self.paraphraser
+
+
+class DomainRun:
+    def __init__(self, ctx: Ctx, domain: str):
+        self.ctx, self.domain = ctx, domain
+        a = ctx.args
+        t = time.time()
+        self.split = make_split(domain, a.members, a.nonmembers, a.validation, a.seed,
+                                a.max_chars, ctx.base_lm().tokenizer, ctx.train.max_length)
+        self.times = {"split": round(time.time() - t, 1)}
+        self.dir = ctx.cache_dir / domain
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.split_hash = sha256_json(self.split.ids())
+        self.common = {"domain": domain, "split": self.split_hash, "seed": a.seed,
+                       "train": asdict(ctx.train), "source": ctx.src_hash}
+        self._scores: list[dict] | None = None
+        self._attacker = None
+        self._full_attacker = None
+        self.models: dict[str, object] = {}  # setting -> target kept for the full suite
+        from sanitize.io import write_jsonl_lines
+
+        for role in ("members", "nonmembers", "validation"):  # for inspection and reruns
+            write_jsonl_lines(self.dir / f"{role}.jsonl", [r.raw for r in getattr(self.split, role)])
+
+    # -- shared stages -----------------------------------------------------------------------
+
+    def scores(self) -> list[dict]:
+        if self._scores is not None:
+            return self._scores
+        key = sha256_json({**self.common, "score": asdict(self.ctx.score)})
+        path = self.dir / "scores.json"
+        if path.exists():
+            cached = json.loads(path.read_text())
+            if cached.get("config_hash") == key:
+                self._scores = cached["scores"]
+                self.times["score"] = cached["seconds"]
+                log(f"{self.domain}: warm-up scores from cache")
+                return self._scores
+        from sanitize.config import SelectConfig
+
+        log(f"{self.domain}: warm-up scoring of {len(self.split.members)} members")
+        t = time.time()
+        self._scores = warmup_scores(self.split.members, self.ctx.base_lm(), self.ctx.score,
+                                     SelectConfig(ratio=0.5), self.dir)
+        secs = round(time.time() - t, 1)
+        self.times["score"] = secs
+        _write_json(path, {"config_hash": key, "seconds": secs, "scores": self._scores})
+        return self._scores
+
+    def attacker(self, full: bool = False):
+        if self._attacker is None:
+            from sanitize.audit.features import build_textset
+            from sanitize.encoding import encode
+
+            base = self.ctx.base_lm()
+            tok, L = base.tokenizer, self.ctx.train.max_length
+            self.ts = build_textset(self.split.members, self.split.nonmembers, tok, L)
+            self.val_enc = [encode(r.example(), tok, L) for r in self.split.validation]
+            self._attacker = make_attacker(self.ctx.audit_cheap, self.ts, tok, base.model,
+                                           self.val_enc)
+            t = time.time()
+            self.base_ppl = self._attacker.base_perplexity()
+            self.times["base_stats"] = round(time.time() - t, 1)
+        if not full:
+            return self._attacker
+        if self._full_attacker is None:
+            base = self.ctx.base_lm()
+            self._full_attacker = make_attacker(self.ctx.audit_full, self.ts, base.tokenizer,
+                                                base.model, self.val_enc,
+                                                cache=self._attacker.cache)
+        return self._full_attacker
+
+    # -- one setting ---------------------------------------------------------------------------
+
+    def setting_key(self, s: Setting) -> str:
+        c = self.ctx
+        parts = {**self.common, "setting": asdict(s),
+                 "audit": {"attacks": list(c.audit_cheap.attacks), "attack": asdict(c.audit_cheap.attack),
+                           "bootstrap": c.audit_cheap.bootstrap, "seed": c.audit_cheap.seed}}
+        if s.kind in ("soft", "dedup"):
+            parts["score"] = asdict(c.score)
+        if s.kind in ("soft", "random"):
+            parts["paraphrase"], parts["gate"] = asdict(c.paraphrase), asdict(c.gate)
+        return sha256_json(parts)
+
+    def training_set(self, s: Setting) -> tuple[list, dict, dict]:
+        """(records to train on, counts, stage times) for one setting."""
+        from sanitize.config import SelectConfig
+        from sanitize.select import select
+
+        members = self.split.members
+        n = len(members)
+        times: dict[str, float] = {}
+        if s.kind == "none":
+            return list(members), {"selected": 0, "paraphrased": 0, "dropped": 0}, times
+        sc = self.scores()
+        groups = [x["group"] for x in sc]
+        if s.kind == "dedup":
+            keep, seen = [], set()
+            for r, g in zip(members, groups):
+                if g is not None and g in seen:
+                    continue
+                seen.add(g)
+                keep.append(r)
+            return keep, {"selected": 0, "paraphrased": 0, "dropped": n - len(keep),
+                          "duplicate_groups": len({g for g in groups if g is not None})}, times
+        t = time.time()
+        if s.kind == "soft":
+            risks = [x["risk"] for x in sc]
+        else:  # random: seeded random risks through the same selection rule (groups whole)
+            rng = random.Random(f"{self.ctx.args.seed}:{self.domain}:{s.name}")
+            risks = [rng.random() for _ in members]
+        chosen = select(risks, SelectConfig(ratio=s.ratio), groups)
+        times["select"] = round(time.time() - t, 3)
+        picked = [r for r, c in zip(members, chosen) if c]
+        log(f"  {s.name}: paraphrasing {len(picked)} of {n} members")
+        t = time.time()
+        new, calls = self.ctx.para().run(picked)
+        times["paraphrase"] = round(time.time() - t, 1)
+        on_fail = self.ctx.gate.on_fail
+        out, paraphrased, dropped, kept = [], 0, 0, 0
+        for r, c in zip(members, chosen):
+            if not c:
+                out.append(r)
+            elif new.get(r.id) is not None:
+                out.append(new[r.id])
+                paraphrased += 1
+            elif on_fail == "keep":
+                out.append(r)
+                kept += 1
+            else:
+                dropped += 1
+        return out, {"selected": len(picked), "paraphrased": paraphrased, "dropped": dropped,
+                     "kept_unchanged": kept, "paraphrase_calls": calls}, times
+
+    def train_target(self, records: list):
+        from sanitize.encoding import encode
+        from sanitize.train import fine_tune
+
+        base = self.ctx.base_lm()
+        enc = [encode(r.example(), base.tokenizer, self.ctx.train.max_length) for r in records]
+        return fine_tune(copy.deepcopy(base.model), enc, base.tokenizer.pad_token_id,
+                         self.ctx.train)
+
+    def run_setting(self, s: Setting, results: dict) -> dict:
+        key = self.setting_key(s)
+        path = self.dir / f"{s.name}.json"
+        if path.exists():
+            cached = json.loads(path.read_text())
+            if cached.get("config_hash") == key:
+                log(f"{self.domain}/{s.name}: cached")
+                return cached
+        log(f"{self.domain}/{s.name}: building the training set")
+        train_recs, counts, times = self.training_set(s)
+        train_sha = hashlib.sha256("\n".join(r.raw for r in train_recs).encode()).hexdigest()
+        res = {"config_hash": key, "setting": s.name, "kind": s.kind, "ratio": s.ratio,
+               "members": len(self.split.members), "train_records": len(train_recs),
+               "train_sha256": train_sha, **counts}
+        twin = next((v for v in results.values() if v.get("train_sha256") == train_sha), None)
+        if twin is not None:
+            log(f"{self.domain}/{s.name}: training set identical to {twin['setting']}; "
+                "reusing its measurements")
+            res.update({k: twin[k] for k in ("attacks", "strongest", "perplexity")})
+            res["shared_with"] = twin["setting"]
+            times.update({"train": 0.0, "audit": 0.0})
+        else:
+            atk = self.attacker()
+            log(f"{self.domain}/{s.name}: fine-tuning the target on {len(train_recs)} records")
+            t = time.time()
+            target = self.train_target(train_recs)
+            times["train"] = round(time.time() - t, 1)
+            t = time.time()
+            mr = atk.attack(target, f"target:{s.name}:{train_sha}", s.name, s.name)
+            times["audit"] = round(time.time() - t, 1)
+            res["attacks"] = metrics_json(mr)
+            res["strongest"] = strongest(res["attacks"])
+            res["perplexity"] = mr.perplexity
+            if s.kind in ("none", "soft") and not self.ctx.args.no_full_suite:
+                self.models[s.name] = target  # may get the full suite below
+            else:
+                del target
+        res["times"] = times
+        _write_json(path, res)
+        gc.collect()
+        return res
+
+    def run_full(self, name: str, res: dict, settings: dict[str, Setting]) -> dict:
+        """The full suite (adds neighbourhood, SPV-MIA, ensemble) on one setting's target."""
+        if res.get("full", {}).get("config_hash") == self.full_key(res):
+            return res
+        if res.get("shared_with"):
+            return res
+        target = self.models.pop(name, None)
+        if target is None:  # resumed run: retrain (deterministic with the same seed)
+            log(f"{self.domain}/{name}: retraining the target for the full suite")
+            recs, _, _ = self.training_set(settings[name])
+            target = self.train_target(recs)
+        log(f"{self.domain}/{name}: full attack suite")
+        t = time.time()
+        mr = self.attacker(full=True).attack(target, f"target:{name}:{res['train_sha256']}",
+                                             name, name)
+        attacks = metrics_json(mr)
+        res["full"] = {"config_hash": self.full_key(res), "attacks": attacks,
+                       "strongest": strongest(attacks), "seconds": round(time.time() - t, 1)}
+        res["times"]["audit_full"] = res["full"]["seconds"]
+        _write_json(self.dir / f"{name}.json", res)
+        del target
+        gc.collect()
+        return res
+
+    def full_key(self, res: dict) -> str:
+        a = self.ctx.audit_full
+        return sha256_json({"setting": res["config_hash"], "attacks": list(a.attacks),
+                            "attack": asdict(a.attack), "bootstrap": a.bootstrap})
+
+    def run(self, settings: list[Setting]) -> dict:
+        t0 = time.time()
+        results: dict[str, dict] = {}
+        by_name = {s.name: s for s in settings}
+        for s in settings:
+            results[s.name] = self.run_setting(s, results)
+        if not self.ctx.args.no_full_suite:
+            best = best_soft(results)
+            for name in ["no-defense", best]:
+                if name in results:
+                    results[name] = self.run_full(name, results[name], by_name)
+        self.models.clear()
+        gc.collect()
+        return {"domain": self.domain, "kind": self.split.kind, "format": self.split.fmt,
+                "members": len(self.split.members), "nonmembers": len(self.split.nonmembers),
+                "validation": len(self.split.validation), "eligible_records": self.split.pool,
+                "split_sha256": self.split_hash,
+                "base_perplexity": getattr(self, "base_ppl", None),
+                "scorer": (self._scores[0]["scorer"] if self._scores else None),
+                "best_soft": best_soft(results), "shared_times": self.times,
+                "seconds": round(time.time() - t0, 1), "settings": results}
+
+
+def _write_json(path: Path, obj) -> None:
+    from sanitize.io import write_json
+
+    write_json(path, obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries (computed from the measurements only)
+
+
+def attacks_of(res: dict) -> dict:
+    """Every attack measured for a setting: the full suite where it ran, else the cheap set."""
+    out = dict(res.get("attacks", {}))
+    out.update(res.get("full", {}).get("attacks", {}))
+    return out
+
+
+def ppl_change(res: dict, ref: dict | None) -> float | None:
+    if not ref or res.get("perplexity") is None or ref.get("perplexity") is None:
+        return None
+    return res["perplexity"] / ref["perplexity"] - 1
+
+
+def meets_target(res: dict, ref: dict | None) -> bool:
+    atk = attacks_of(res)
+    s = strongest(atk)
+    dp = ppl_change(res, ref)
+    return (s is not None and dp is not None and abs(atk[s]["auc"] - 0.5) <= TARGET_AUC_MARGIN
+            and dp <= TARGET_PPL_RISE)
+
+
+def best_soft(results: dict) -> str | None:
+    """Among soft-* settings: closest strongest AUC to 0.5 within the perplexity budget, else the
+    lowest strongest AUC."""
+    ref = results.get("no-defense")
+    soft = {k: v for k, v in results.items() if v.get("kind") == "soft" and v.get("attacks")}
+    if not soft:
+        return None
+
+    def auc(v):
+        a = attacks_of(v)
+        return a[strongest(a)]["auc"]
+
+    within = {k: v for k, v in soft.items()
+              if (ppl_change(v, ref) is not None and ppl_change(v, ref) <= TARGET_PPL_RISE)}
+    if within:
+        return min(within, key=lambda k: abs(auc(within[k]) - 0.5))
+    return min(soft, key=lambda k: auc(soft[k]))
+
+
+def target_verdict(dom: dict) -> dict:
+    res = dom["settings"]
+    ref = res.get("no-defense")
+    if ref is None:
+        return {"reached": None, "text": "not judged: no-defense was not run"}
+    hits = [k for k, v in res.items() if k != "no-defense" and meets_target(v, ref)]
+    if hits:
+        return {"reached": True, "settings": hits,
+                "text": f"reached by {', '.join(hits)}"}
+    gaps = []
+    for k, v in res.items():
+        if k == "no-defense":
+            continue
+        a = attacks_of(v)
+        s = strongest(a)
+        dp = ppl_change(v, ref)
+        if s is None or dp is None:
+            continue
+        gaps.append((abs(a[s]["auc"] - 0.5) - TARGET_AUC_MARGIN, k, a[s]["auc"], dp))
+    if not gaps:
+        return {"reached": False, "text": "not reached (no defended setting measured)"}
+    gaps.sort()
+    g, k, auc, dp = gaps[0]
+    return {"reached": False, "closest": k, "auc_excess": round(max(g, 0.0), 4),
+            "text": (f"not reached; closest: {k} (strongest AUC {auc:.3f}, "
+                     f"{max(g, 0):.3f} above the 0.5±{TARGET_AUC_MARGIN} band; perplexity "
+                     f"{dp * 100:+.1f}% vs the +{TARGET_PPL_RISE * 100:.0f}% budget)")}
+
+
+def hardware() -> dict:
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    hw = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+          "torch": torch.__version__, "python": platform.python_version(),
+          "platform": platform.platform(), "gpu": None}
+    if torch.cuda.is_available():
+        hw["gpu"] = torch.cuda.get_device_name(0)
+    return hw
+
+
+def _fmt(x, d=3) -> str:
+    return "n/a" if x is None else f"{x:.{d}f}"
+
+
+def _ci(v) -> str:
+    lo, hi = v.get("auc_ci95") or [None, None]
+    return "" if lo is None else f" [{lo:.2f}, {hi:.2f}]"
+
+
+def _tpr(v) -> str:
+    return "n/a" if v.get("tpr_1pct") is None else f"{v['tpr_1pct']:.3f}"
+
+
+def _secs(t: dict, k: str) -> str:
+    return "-" if t.get(k) is None else f"{t[k]:.0f}"
+
+
+def to_markdown(report: dict) -> str:
+    hw = report["hardware"]
+    L = ["# soft-sanitize privacy/utility benchmark", "",
+         "Generated by `benchmarks/privacy_utility.py`; every number below is measured by it "
+         "(nothing is typed by hand).", "",
+         f"- Command: `{report['command']}`",
+         f"- Hardware: {hw['cpu']}, {hw['cores']} cores ({hw['torch_threads']} torch threads)"
+         f"{', GPU ' + hw['gpu'] if hw['gpu'] else ', no GPU'}; torch {hw['torch']}, "
+         f"Python {hw['python']}",
+         f"- Started {report['started']}, total wall time {report['seconds'] / 60:.1f} min",
+         f"- Target model: embedded SmolLM2-135M-Instruct, {report['config']['train']['method']} "
+         f"fine-tune, {report['config']['train']['epochs']:g} epoch(s), max length "
+         f"{report['config']['train']['max_length']} tokens, seed "
+         f"{report['config']['train']['seed']} (identical for every setting)",
+         f"- Risk score: `{report['config']['score']['score']}`; paraphraser: "
+         f"`{report['config']['paraphrase']['backend']}` (T={report['config']['paraphrase']['temperature']}, "
+         f"{report['config']['paraphrase']['candidates']} candidate(s)); gate: similarity >= "
+         f"{report['config']['gate']['min_similarity']}, overlap <= "
+         f"{report['config']['gate']['max_overlap']}, on fail: "
+         f"{report['config']['gate']['on_fail']}",
+         "- Attacks query the ORIGINAL member texts vs disjoint non-members. AUC with a 95% "
+         "bootstrap CI; TPR@1%FPR needs >= 100 non-members (else n/a). Strongest = the attack "
+         "with the highest AUC among those run (cheap set everywhere; + neighbourhood, SPV-MIA, "
+         "ensemble where marked *).",
+         f"- Target: strongest AUC within {TARGET_AUC_MARGIN} of 0.5 with validation perplexity "
+         f"at most +{TARGET_PPL_RISE * 100:.0f}% over no-defense.", ""]
+    if report.get("quick"):
+        L += ["**Quick mode: a smoke test with a few dozen records. These numbers are not "
+              "evidence of anything.**", ""]
+    for skip in report.get("skipped_domains", []):
+        L += [f"- Skipped {skip['domain']}: {skip['reason']}"]
+    for dom in report["domains"]:
+        res = dom["settings"]
+        ref = res.get("no-defense")
+        st = dom["shared_times"]
+        L += ["", f"## {dom['domain']} ({dom['kind']})", "",
+              f"{dom['members']} members, {dom['nonmembers']} non-members, {dom['validation']} "
+              f"validation texts (fixed-seed shuffle of {dom['eligible_records']} eligible "
+              f"records). Base model validation perplexity {_fmt(dom['base_perplexity'], 2)}. "
+              f"Shared stages (s): split {_secs(st, 'split')}, warm-up scoring "
+              f"{_secs(st, 'score')} ({dom['scorer'] or 'not needed'}), base-model statistics "
+              f"{_secs(st, 'base_stats')}.", "",
+              f"**Target: {dom['target']['text']}.**", "",
+              "| setting | trained on | paraphrased | dropped | strongest attack | AUC [95% CI] "
+              "| TPR@1%FPR | val. ppl | vs no-defense | target | paraphrase s | train s | "
+              "audit s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, v in res.items():
+            a = attacks_of(v)
+            s = strongest(a)
+            dp = ppl_change(v, ref)
+            t = v.get("times", {})
+            audit = (t.get("audit") or 0) + (t.get("audit_full") or 0)
+            star = "*" if v.get("full") else ""
+            shared = f" (= {v['shared_with']})" if v.get("shared_with") else ""
+            L.append(
+                f"| {name}{star}{shared} | {v['train_records']} | {v['paraphrased']} | "
+                f"{v['dropped']} | {TITLES.get(s, s)} | {_fmt(a[s]['auc'])}{_ci(a[s])} | "
+                f"{_tpr(a[s])} | {_fmt(v['perplexity'], 2)} | "
+                f"{'-' if dp is None or name == 'no-defense' else f'{dp * 100:+.1f}%'} | "
+                f"{'-' if name == 'no-defense' else ('yes' if meets_target(v, ref) else 'no')} | "
+                f"{_secs(t, 'paraphrase')} | {_secs(t, 'train')} | {audit:.0f} |")
+        names = [n for n in FULL_ATTACKS if any(n in attacks_of(v) for v in res.values())]
+        L += ["", "AUC / TPR@1%FPR per attack:", "",
+              "| setting | " + " | ".join(TITLES[n] for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+        for name, v in res.items():
+            a = attacks_of(v)
+            cells = [f"{_fmt(a[n]['auc'])} / {_tpr(a[n])}" if n in a else "-" for n in names]
+            L.append(f"| {name} | " + " | ".join(cells) + " |")
+        calls = {k: v.get("paraphrase_calls") for k, v in res.items() if v.get("paraphrase_calls")}
+        if calls:
+            L += ["", "Paraphrase candidates generated / read from the shared cache: "
+                  + "; ".join(f"{k} {c['generated']} / {c['cached']}" for k, c in calls.items())
+                  + "."]
+    if report.get("plot"):
+        L += ["", f"![strongest-attack AUC vs validation perplexity]({report['plot']})"]
+    return "\n".join(L) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    doms = report["domains"]
+    if not doms:
+        return
+    markers = {"none": "o", "soft": "^", "random": "s", "dedup": "D"}
+    fig, axes = plt.subplots(1, len(doms), figsize=(5 * len(doms), 4.2), squeeze=False)
+    for ax, dom in zip(axes[0], doms):
+        res = dom["settings"]
+        ref = res.get("no-defense")
+        for name, v in res.items():
+            a = attacks_of(v)
+            s = strongest(a)
+            if s is None or v.get("perplexity") is None:
+                continue
+            ax.scatter(v["perplexity"], a[s]["auc"], marker=markers.get(v["kind"], "x"), s=60,
+                       label=name)
+            ax.annotate(name, (v["perplexity"], a[s]["auc"]), fontsize=7,
+                        xytext=(4, 4), textcoords="offset points")
+        ax.axhspan(0.5 - TARGET_AUC_MARGIN, 0.5 + TARGET_AUC_MARGIN, color="green", alpha=0.1)
+        if ref and ref.get("perplexity"):
+            ax.axvline(ref["perplexity"] * (1 + TARGET_PPL_RISE), color="grey", ls="--", lw=1)
+        ax.set_title(f"{dom['domain']} ({dom['kind']})")
+        ax.set_xlabel("validation perplexity (lower = better utility)")
+        ax.set_ylabel("strongest attack AUC (0.5 = no leakage)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="best")
+    fig.suptitle("Privacy vs utility (green band: target AUC; dashed: +10% perplexity)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python benchmarks/privacy_utility.py --quick\n"
+               "  python benchmarks/privacy_utility.py --domains github --settings "
+               "no-defense,soft-0.5")
+    p.add_argument("--domains", help=f"comma list (default: {','.join(DOMAINS)})")
+    p.add_argument("--settings", help=f"comma list (default: {','.join(SETTINGS)})")
+    p.add_argument("--members", type=int, help="members per domain (default 200; quick 24)")
+    p.add_argument("--nonmembers", type=int, help="non-members per domain (default 200; quick 24)")
+    p.add_argument("--validation", type=int, help="validation texts (default 50; quick 8)")
+    p.add_argument("--max-length", type=int, help="tokens per record (default 256; quick 128)")
+    p.add_argument("--epochs", type=float, help="target and warm-up epochs (default 1)")
+    p.add_argument("--max-chars", type=int,
+                   help="only records whose trainable text has at most this many characters "
+                        "(default: all; quick 900, to keep paraphrasing short)")
+    p.add_argument("--candidates", type=int, help="paraphrase candidates per chunk (default: "
+                   "the library's; quick 1)")
+    p.add_argument("--score", choices=["loss", "loss-drop"], help="risk score (library default)")
+    p.add_argument("--bootstrap", type=int, help="bootstrap resamples for CIs (default 1000; "
+                   "quick 100)")
+    p.add_argument("--seed", type=int, default=0, help="split, training and attack seed")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--no-full-suite", action="store_true",
+                   help="cheap attacks only (quick mode always)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny smoke-test version (a few minutes); writes under "
+                        "benchmarks/cache/quick/ unless --out is given")
+    p.add_argument("--out", help="RESULTS.md path; .json and .png are written beside it "
+                   "(default benchmarks/RESULTS.md; quick: benchmarks/cache/quick/RESULTS.md)")
+    p.add_argument("--cache-dir", help="per-setting result cache (default benchmarks/cache; "
+                   "quick: benchmarks/cache/quick)")
+    return p
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    q = args.quick
+    defaults = {"members": 24 if q else 200, "nonmembers": 24 if q else 200,
+                "validation": 8 if q else 50, "max_length": 128 if q else 256, "epochs": 1.0,
+                "bootstrap": 100 if q else 1000, "max_chars": 900 if q else None,
+                "candidates": 1 if q else None}
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    args.domains = args.domains.split(",") if args.domains else list(DOMAINS)
+    args.settings = args.settings.split(",") if args.settings else list(
+        QUICK_SETTINGS if q else SETTINGS)
+    unknown = [d for d in args.domains if d not in DOMAINS]
+    if unknown:
+        raise SystemExit(f"error: unknown domain(s) {unknown}; choose from {list(DOMAINS)}")
+    if q:
+        args.no_full_suite = True
+    out = Path(args.out) if args.out else (QUICK_DIR / "RESULTS.md" if q else DEFAULT_OUT)
+    args.out = out if out.suffix == ".md" else out / "RESULTS.md"
+    args.cache_dir = Path(args.cache_dir) if args.cache_dir else (QUICK_DIR if q else DEFAULT_CACHE)
+    for k in ("members", "nonmembers", "validation"):
+        if getattr(args, k) < 2:
+            raise SystemExit(f"error: --{k} must be at least 2")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    args = resolve(build_parser().parse_args(argv))
+    from sanitize.audit.config import AttackConfig, AuditConfig
+    from sanitize.config import GateConfig, ParaphraseConfig, ScoreConfig, TrainConfig
+
+    settings = [parse_setting(s) for s in args.settings]
+    train = TrainConfig(epochs=args.epochs, max_length=args.max_length, seed=args.seed,
+                        device=args.device)
+    score = ScoreConfig(train=train, **({"score": args.score} if args.score else {}))
+    paraphrase = ParaphraseConfig(seed=args.seed, **(
+        {"candidates": args.candidates} if args.candidates else {}))
+    gate = GateConfig()
+    audit = AuditConfig(out_dir=str(args.cache_dir), attacks=CHEAP_ATTACKS, train=train,
+                        bootstrap=args.bootstrap, seed=args.seed, attack=AttackConfig())
+    ctx = Ctx(args, train, score, paraphrase, gate, audit, replace(audit, attacks=FULL_ATTACKS),
+              args.cache_dir, source_hash())
+    t0 = time.time()
+    report = {"schema": "soft-sanitize/benchmark/v1", "quick": args.quick,
+              "command": "python benchmarks/privacy_utility.py " + shlex.join(argv),
+              "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "hardware": hardware(),
+              "config": {"members": args.members, "nonmembers": args.nonmembers,
+                         "validation": args.validation, "max_chars": args.max_chars,
+                         "seed": args.seed, "settings": args.settings,
+                         "train": asdict(train), "score": asdict(score),
+                         "paraphrase": asdict(paraphrase), "gate": asdict(gate),
+                         "cheap_attacks": list(CHEAP_ATTACKS), "full_attacks": list(FULL_ATTACKS),
+                         "full_suite": not args.no_full_suite, "bootstrap": args.bootstrap},
+              "domains": [], "skipped_domains": []}
+    for domain in args.domains:
+        path = DATA_DIR / f"{domain}.jsonl.gz"
+        if not path.exists():
+            msg = f"{path} not found (../shared/data is beside the checkout; see its README)"
+            log(f"skipping {domain}: {msg}")
+            report["skipped_domains"].append({"domain": domain, "reason": msg})
+            continue
+        log(f"== {domain}")
+        dom = DomainRun(ctx, domain).run(settings)
+        dom["target"] = target_verdict(dom)
+        report["domains"].append(dom)
+        log(f"{domain}: done in {dom['seconds']:.0f}s; target {dom['target']['text']}")
+    report["seconds"] = round(time.time() - t0, 1)
+    out_md = args.out
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    png = out_md.with_name(out_md.stem.replace("RESULTS", "privacy_utility") + ".png") \
+        if "RESULTS" in out_md.stem else out_md.with_suffix(".png")
+    if report["domains"]:
+        plot(report, png)
+        report["plot"] = png.name
+    from sanitize.io import atomic_writer
+
+    _write_json(out_md.with_suffix(".json"), report)
+    with atomic_writer(out_md) as fh:
+        fh.write(to_markdown(report))
+    if ctx.paraphraser is not None:
+        ctx.paraphraser.cache.close()
+    log(f"wrote {out_md}, {out_md.with_suffix('.json').name}"
+        f"{', ' + png.name if report['domains'] else ''} in {report['seconds']:.0f}s")
+    return report
+
+
+if __name__ == "__main__":
+    main()

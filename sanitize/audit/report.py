@@ -1,0 +1,267 @@
+"""Audit outputs: report.json (versioned), report.md, a self-contained report.html with ROC
+curves, a per-record CSV of member scores (ids only), a rich table and the one-line headline.
+
+No output ever contains record text: records are named by id only.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as _dt
+import html
+import io
+import platform
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..io import atomic_writer, write_json
+from .metrics import FPR_BOUNDS, roc_curve
+from .run import AuditResult, ModelResult
+
+SCHEMA = "soft-sanitize/audit-report/v1"
+TITLES = {"loss": "LOSS", "zlib": "zlib", "lowercase": "lowercase", "mink": "Min-K% (20%)",
+          "minkpp": "Min-K%++ (20%)", "reference": "reference (base)",
+          "neighbourhood": "neighbourhood", "spv": "SPV-MIA", "ensemble": "ensemble (OOF)"}
+TOP_EXPOSED = 10
+
+
+def _versions() -> dict:
+    out = {"soft-sanitize": __version__, "python": platform.python_version()}
+    for pkg in ("torch", "transformers", "peft", "scikit-learn", "numpy", "scipy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _tpr1(m: ModelResult, attack: str) -> str:
+    e = m.metrics[attack].tpr[0.01]
+    return "n/a (needs >= 100 non-members)" if e.value is None else f"{e.value:.3f}"
+
+
+def _ppl_change(before: float, after: float) -> str:
+    return f"{before:.2f} -> {after:.2f} ({(after / before - 1) * 100:+.1f}%)"
+
+
+def headline(r: AuditResult) -> str:
+    """One line: strongest attack AUC and TPR@1%FPR before vs after, and the utility cost."""
+    base = f", base {r.base_perplexity:.2f}" if r.base_perplexity else ""
+    if len(r.models) == 2:
+        a, b = r.models
+        sa, sb = a.strongest(), b.strongest()
+        if sa is None or sb is None:
+            return "no attack ran"
+        return (f"Strongest attack, original -> protected: AUC {a.metrics[sa].auc.value:.3f} "
+                f"({TITLES[sa]}) -> {b.metrics[sb].auc.value:.3f} ({TITLES[sb]}); TPR@1%FPR "
+                f"{_tpr1(a, sa)} -> {_tpr1(b, sb)}; perplexity "
+                f"{_ppl_change(a.perplexity, b.perplexity)}{base}")
+    (m,) = r.models
+    s = m.strongest()
+    if s is None:
+        return "no attack ran"
+    return (f"Strongest attack: AUC {m.metrics[s].auc.fmt()} ({TITLES[s]}); TPR@1%FPR "
+            f"{_tpr1(m, s)}; perplexity {m.perplexity:.2f}{base}")
+
+
+def exposure(m: ModelResult, labels: np.ndarray) -> np.ndarray:
+    """Per member: the fraction of non-members its strongest-attack score beats (1 = above all)."""
+    s = m.scores[m.strongest()]
+    neg = np.sort(s[labels == 0])
+    pos = s[labels == 1]
+    below = np.searchsorted(neg, pos, side="left")
+    ties = np.searchsorted(neg, pos, side="right") - below
+    return (below + 0.5 * ties) / len(neg)
+
+
+def to_json(r: AuditResult) -> dict:
+    last = r.models[-1]
+    exp = exposure(last, r.labels) if last.metrics else None
+    member_ids = [i for i, y in zip(r.ids, r.labels) if y == 1]
+    top = ([member_ids[i] for i in np.argsort(-exp, kind="stable")[:TOP_EXPOSED]]
+           if exp is not None else [])
+    return {
+        "schema": SCHEMA,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "mode": r.cfg.mode,
+        "headline": headline(r),
+        "versions": _versions(),
+        "config": asdict(r.cfg),
+        "seeds": {"audit": r.cfg.seed, "train": r.cfg.train.seed},
+        "data": r.data,
+        "model": r.model_info,
+        "counts": {"members": int(r.labels.sum()), "nonmembers": int((r.labels == 0).sum())},
+        "perplexity": {"measured_on": r.perplexity_on, "base": r.base_perplexity,
+                       **{m.label: m.perplexity for m in r.models}},
+        "models": [{
+            "label": m.label, "description": m.description, "train": m.train,
+            "strongest_attack": m.strongest(), "perplexity": m.perplexity,
+            "attacks": {name: met.to_json() for name, met in m.metrics.items()},
+            "skipped": m.skipped,
+        } for m in r.models],
+        "most_exposed_members": {"model": last.label, "attack": last.strongest(), "ids": top},
+        "changed_by_protection": (len(r.changed_ids) if r.changed_ids is not None else None),
+        "notes": r.notes,
+        "seconds": r.seconds,
+    }
+
+
+def _rows(m: ModelResult) -> list[list[str]]:
+    rows = []
+    for name, met in sorted(m.metrics.items(), key=lambda kv: -kv[1].auc.value):
+        rows.append([TITLES[name], met.auc.fmt()] + [met.tpr[b].fmt() for b in FPR_BOUNDS])
+    for name, why in m.skipped.items():
+        rows.append([TITLES[name], f"skipped: {why}", "", "", ""])
+    return rows
+
+
+HEADER = ["attack", "AUC [95% CI]", "TPR@10%FPR", "TPR@1%FPR", "TPR@0.1%FPR"]
+
+
+def to_markdown(r: AuditResult, report: dict) -> str:
+    lines = ["# Membership-inference audit", "", f"**{report['headline']}**", "",
+             f"- mode: {r.cfg.mode}; members: {report['counts']['members']}, non-members: "
+             f"{report['counts']['nonmembers']}; seed {r.cfg.seed}",
+             f"- perplexity measured on {r.perplexity_on}"
+             + (f"; base model: {r.base_perplexity:.2f}" if r.base_perplexity else "")]
+    if r.changed_ids is not None:
+        lines.append(f"- members changed by protection: {len(r.changed_ids)}")
+    lines.append("- TPR at an FPR below 1/(non-members) is shown as n/a: the sample cannot "
+                 "measure it")
+    for m in r.models:
+        lines += ["", f"## {m.label}: {m.description}", "",
+                  f"Perplexity {m.perplexity:.2f}; strongest attack: "
+                  f"{TITLES.get(m.strongest(), '-')}", "",
+                  "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in _rows(m)]
+    ex = report["most_exposed_members"]
+    lines += ["", f"## Most exposed members ({ex['model']} model, {TITLES.get(ex['attack'], '-')})",
+              "", "Ids only; full per-record scores in member_scores.csv.", ""]
+    lines += [f"{i + 1}. `{rid}`" for i, rid in enumerate(ex["ids"])]
+    if r.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in r.notes]
+    return "\n".join(lines) + "\n"
+
+
+def roc_png(m: ModelResult, labels: np.ndarray) -> str:
+    """Linear and log-log ROC curves of every attack on one model, as base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (lin, log) = plt.subplots(1, 2, figsize=(11, 4.6))
+    n_neg = int((labels == 0).sum())
+    for name, s in sorted(m.scores.items(), key=lambda kv: -m.metrics[kv[0]].auc.value):
+        fpr, tpr = roc_curve(s, labels)
+        label = f"{TITLES[name]} (AUC {m.metrics[name].auc.value:.3f})"
+        lin.plot(fpr, tpr, label=label, lw=1.4)
+        ok = (fpr > 0) & (tpr > 0)
+        log.step(fpr[ok], tpr[ok], where="post", lw=1.4)
+    for ax in (lin, log):
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+    lin.plot([0, 1], [0, 1], "k:", lw=0.8)
+    lin.set_title(f"{m.label}: ROC (linear)")
+    lin.legend(fontsize=7, loc="lower right")
+    floor = 1 / max(n_neg, 1)
+    log.plot([floor, 1], [floor, 1], "k:", lw=0.8)
+    log.set_xscale("log")
+    log.set_yscale("log")
+    log.set_xlim(floor / 2, 1)
+    log.set_ylim(floor / 2, 1.05)
+    log.set_title(f"{m.label}: ROC (log-log; lowest measurable FPR 1/{n_neg})")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def to_html(r: AuditResult, report: dict) -> str:
+    esc = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             "<title>Membership-inference audit</title><style>",
+             "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}",
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;",
+             "padding:4px 8px;text-align:left}th{background:#f4f4f4}.h{font-size:1.1em;",
+             "background:#fff6d6;padding:.8em;border-radius:6px}</style></head><body>",
+             "<h1>Membership-inference audit</h1>",
+             f"<p class='h'><b>{esc(report['headline'])}</b></p>",
+             f"<p>Mode {esc(r.cfg.mode)}; {report['counts']['members']} members, "
+             f"{report['counts']['nonmembers']} non-members; perplexity measured on "
+             f"{esc(r.perplexity_on)}. TPR at an FPR below 1/(non-members) is n/a.</p>"]
+    for m in r.models:
+        parts.append(f"<h2>{esc(m.label)}: {esc(m.description)}</h2>"
+                     f"<p>Perplexity {m.perplexity:.2f}</p><table><tr>"
+                     + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>")
+        for row in _rows(m):
+            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+        parts.append("</table>")
+        if m.scores:
+            parts.append(f"<img alt='ROC curves of {esc(m.label)}' style='max-width:100%' "
+                         f"src='data:image/png;base64,{roc_png(m, r.labels)}'>")
+    ex = report["most_exposed_members"]
+    parts.append(f"<h2>Most exposed members ({esc(ex['model'])} model)</h2><ol>"
+                 + "".join(f"<li><code>{esc(i)}</code></li>" for i in ex["ids"]) + "</ol>")
+    if r.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in r.notes)
+                     + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_member_csv(r: AuditResult, path: Path) -> None:
+    """One row per member, most exposed (under the last model) first; ids only, no text."""
+    member = r.labels == 1
+    ids = [i for i, y in zip(r.ids, r.labels) if y == 1]
+    cols: dict[str, np.ndarray] = {}
+    for m in r.models:
+        if m.metrics:
+            cols[f"{m.label}_exposure"] = exposure(m, r.labels)
+        for name, s in m.scores.items():
+            cols[f"{m.label}_{name}"] = s[member]
+    last = f"{r.models[-1].label}_exposure"
+    order = np.argsort(-cols[last], kind="stable") if last in cols else np.arange(len(ids))
+    with atomic_writer(path) as fh:
+        w = csv.writer(fh)
+        head = ["rank", "id"] + (["changed_by_protection"] if r.changed_ids is not None else [])
+        w.writerow(head + list(cols))
+        for rank, i in enumerate(order, start=1):
+            row = [rank, ids[i]]
+            if r.changed_ids is not None:
+                row.append(int(ids[i] in r.changed_ids))
+            w.writerow(row + [f"{cols[c][i]:.6g}" for c in cols])
+
+
+def write_reports(r: AuditResult, out_dir: str) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = to_json(r)
+    write_member_csv(r, out / "member_scores.csv")
+    with atomic_writer(out / "report.md") as fh:
+        fh.write(to_markdown(r, report))
+    with atomic_writer(out / "report.html") as fh:
+        fh.write(to_html(r, report))
+    report["outputs"] = {k: str(out / v) for k, v in
+                         [("json", "report.json"), ("markdown", "report.md"),
+                          ("html", "report.html"), ("member_scores", "member_scores.csv")]}
+    write_json(out / "report.json", report)  # last: its presence means the audit is complete
+    return report
+
+
+def print_table(r: AuditResult, console) -> None:
+    from rich.table import Table
+
+    for m in r.models:
+        t = Table(title=f"{m.label}: {m.description} (perplexity {m.perplexity:.2f})")
+        for h in HEADER:
+            t.add_column(h)
+        for row in _rows(m):
+            t.add_row(*row)
+        console.print(t)
+    console.print(f"[bold]{headline(r)}[/bold]")

@@ -1,0 +1,143 @@
+"""`soft-sanitize audit`: prove a protected dataset resists membership inference, or audit any
+fine-tuned model. A thin layer over `sanitize.audit.run` and `sanitize.audit.report`."""
+from __future__ import annotations
+
+import click
+
+from ..cli_common import config_option, console, emit_json, json_option, train_config_from, \
+    train_options
+from ..audit.config import ALL_ATTACKS as ATTACK_NAMES
+from ..errors import InputError
+from ..records import FORMAT_NAMES
+
+
+def _attacks(_ctx, _param, value):
+    if value is None:
+        return ATTACK_NAMES
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in ATTACK_NAMES]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown attack(s) {', '.join(unknown) or '(none)'}; choose "
+                                 f"from {','.join(ATTACK_NAMES)}")
+    return names
+
+
+_FILE = click.Path(dir_okay=False)
+
+
+@click.command("audit")
+@click.option("--original", type=_FILE, help="Dataset mode: the unprotected training set (IN).")
+@click.option("--protected", type=_FILE, help="Dataset mode: its protected version (OUT).")
+@click.option("--nonmembers", type=_FILE,
+              help="Records never trained on (the attacks' negatives), same domain as members.")
+@click.option("--holdout-fraction", type=float, default=None,
+              help="Instead of --nonmembers/--protected: hold out this fraction of --original "
+                   "(seeded), sanitize the rest with the settings below, and compare.")
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for report.json/.md/.html and member_scores.csv.")
+@click.option("--model", default=None,
+              help="Dataset mode: the LM to fine-tune (default: embedded SmolLM2-135M). Model "
+                   "mode (with --members): the fine-tuned model to attack (HF or PEFT folder).")
+@click.option("--members", type=_FILE, help="Model mode: records the model was trained on.")
+@click.option("--reference", default=None,
+              help="Model mode: the base model (reference attack, SPV-MIA; default: a PEFT "
+                   "adapter's own base). Also the base of a PEFT adapter given as --model.")
+@click.option("--validation", type=_FILE, default=None,
+              help="Held-out records for perplexity [default: the non-members].")
+@click.option("--attacks", callback=_attacks, default=None,
+              help=f"Comma-separated subset [default: all: {','.join(ATTACK_NAMES)}].")
+@click.option("--fail-above-auc", type=float, default=None,
+              help="Exit 1 when the strongest attack's AUC on the protected (model mode: the "
+                   "given) model exceeds this.")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto",
+              show_default=True)
+@click.option("--bootstrap", type=int, default=1000, show_default=True,
+              help="Bootstrap resamples for the 95% confidence intervals (0: none).")
+@click.option("--neighbours", type=int, default=8, show_default=True,
+              help="Word-swap neighbours per text (neighbourhood attack).")
+@click.option("--spv-pairs", type=int, default=4, show_default=True,
+              help="Symmetric perturbation pairs per text (SPV-MIA).")
+@click.option("--spv-new-tokens", type=int, default=64, show_default=True,
+              help="Tokens the target generates per text for SPV-MIA's self-prompt reference.")
+@click.option("--spv-epochs", type=float, default=None,
+              help="Epochs of SPV-MIA's reference fine-tune [default: --epochs].")
+@click.option("--eval-batch-size", type=int, default=16, show_default=True)
+@click.option("--ratio", type=float, default=None,
+              help="--holdout-fraction: fraction of members to paraphrase [main default 0.5].")
+@click.option("--score", "risk_score", type=click.Choice(["loss", "loss-drop"]), default=None,
+              help="--holdout-fraction: risk score [main command's default].")
+@click.option("--paraphraser", type=click.Choice(["local", "openai", "vllm", "echo"]),
+              default=None, help="--holdout-fraction: paraphrase backend [local].")
+@click.option("--paraphrase-model", default=None, help="--holdout-fraction: paraphrase model.")
+@click.option("--sanitize-config", type=_FILE, default=None,
+              help="--holdout-fraction: TOML with sanitize settings ([score] [select] "
+                   "[paraphrase] [gate] tables).")
+@train_options
+@json_option
+@config_option
+@click.pass_context
+def command(ctx: click.Context, **kw) -> None:
+    """Attack fine-tuned models with membership-inference attacks and report how exposed the
+    training records are, before and after protection.
+
+    Dataset mode fine-tunes --model (default: the embedded LM) twice, on --original and on
+    --protected, with the same settings and seed, then attacks both with the ORIGINAL member
+    texts against --nonmembers. Model mode attacks a model you already trained.
+
+    \b
+    Examples:
+      soft-sanitize audit --original train.jsonl --protected protected.jsonl \\
+          --nonmembers holdout.jsonl --out-dir audit/ --epochs 2
+      soft-sanitize audit --original train.jsonl --holdout-fraction 0.5 --ratio 0.5 \\
+          --out-dir audit/
+      soft-sanitize audit --model ./my-finetune --members train.jsonl \\
+          --nonmembers holdout.jsonl --reference ./base-model --out-dir audit/
+      soft-sanitize audit ... --attacks loss,reference,minkpp --fail-above-auc 0.6
+    """
+    from dataclasses import replace
+
+    from ..audit.config import AttackConfig, AuditConfig, sanitize_config_for_holdout
+    from ..audit.report import print_table, write_reports
+    from ..audit.run import run
+
+    train = train_config_from(kw)
+    model_mode = kw["members"] is not None
+    if model_mode and not kw["model"]:
+        raise InputError("--members is model mode: also pass --model (the fine-tuned model)")
+    if model_mode and (kw["original"] or kw["protected"] or kw["holdout_fraction"]):
+        raise InputError("use either model mode (--model --members) or dataset mode "
+                         "(--original --protected), not both")
+    if not model_mode and kw["reference"]:
+        raise InputError("--reference is for model mode; in dataset mode the base model "
+                         "(--model) is the reference")
+    cfg = AuditConfig(
+        out_dir=kw["out_dir"], original=kw["original"], protected=kw["protected"],
+        holdout_fraction=kw["holdout_fraction"], nonmembers=kw["nonmembers"],
+        model_path=kw["model"] if model_mode else None, members=kw["members"],
+        reference=kw["reference"], validation=kw["validation"],
+        base_model=None if model_mode else kw["model"], fmt=kw["fmt"], attacks=kw["attacks"],
+        attack=AttackConfig(neighbours=kw["neighbours"], spv_pairs=kw["spv_pairs"],
+                            spv_new_tokens=kw["spv_new_tokens"], spv_epochs=kw["spv_epochs"]),
+        train=train, eval_batch_size=kw["eval_batch_size"], bootstrap=kw["bootstrap"],
+        seed=train.seed, fail_above_auc=kw["fail_above_auc"])
+    if kw["holdout_fraction"] is not None:
+        cfg = replace(cfg, sanitize=sanitize_config_for_holdout(
+            kw["sanitize_config"], train, cfg.base_model, ratio=kw["ratio"],
+            score=kw["risk_score"], backend=kw["paraphraser"],
+            paraphrase_model=kw["paraphrase_model"]))
+    result = run(cfg, log=lambda msg: console.log(msg))
+    report = write_reports(result, cfg.out_dir)
+    print_table(result, console)
+    console.print(f"perplexity measured on {result.perplexity_on}")
+    console.print(f"reports in {cfg.out_dir}/ (report.json, report.md, report.html, "
+                  "member_scores.csv)")
+    if kw["as_json"]:
+        emit_json(report)
+    last = result.models[-1]
+    strongest = last.strongest()
+    if cfg.fail_above_auc is not None and strongest is not None:
+        auc = last.metrics[strongest].auc.value
+        if auc > cfg.fail_above_auc:
+            console.print(f"[red]FAIL[/red]: strongest attack on the {last.label} model "
+                          f"({strongest}) has AUC {auc:.3f} > {cfg.fail_above_auc}")
+            ctx.exit(1)

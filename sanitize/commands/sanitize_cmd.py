@@ -1,0 +1,140 @@
+"""`soft-sanitize IN OUT`: the default command, a thin layer over `sanitize.pipeline.run`."""
+from __future__ import annotations
+
+import click
+
+from ..cli_common import (config_option, console, emit_json, json_option, train_config_from,
+                          train_options)
+from ..config import (GateConfig, ParaphraseConfig, SanitizeConfig, ScoreConfig, SelectConfig)
+from ..records import FORMAT_NAMES
+
+P, G = ParaphraseConfig, GateConfig
+
+
+@click.command("sanitize")
+@click.argument("input_path", metavar="IN")
+@click.argument("output_path", metavar="OUT")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto",
+              show_default=True, help="Record schema of IN.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Skip invalid lines (counted in the manifest) instead of stopping.")
+# -- scoring and selection (as `soft-sanitize score`)
+@click.option("--model", default=None,
+              help="Proxy LM for scoring: a local HF folder or .gguf [default: embedded SmolLM2].")
+@click.option("--score", "score_kind", type=click.Choice(["loss", "loss-drop"]),
+              default=ScoreConfig.score, show_default=True, help="Risk score (see docs/scoring.md).")
+@click.option("--ratio", type=click.FloatRange(0, 1), default=None,
+              help=f"Share of records to obfuscate, riskiest first [default: {SelectConfig.ratio}].")
+@click.option("--threshold", type=float, default=None,
+              help="Obfuscate every record with risk >= this instead of a ratio.")
+@click.option("--no-dedup", is_flag=True, help="Do not select duplicate groups as a whole.")
+# -- paraphrasing
+@click.option("--paraphraser", type=click.Choice(["local", "openai", "vllm", "echo"]),
+              default=P.backend, show_default=True, help="Paraphrase backend.")
+@click.option("--paraphrase-model", default=None,
+              help="local/vllm: model folder or .gguf [default: embedded SmolLM2]; openai: model "
+                   "name [default: the first one the server lists].")
+@click.option("--api-base", default=None,
+              help="openai: endpoint, e.g. http://localhost:8000/v1 [default: $OPENAI_BASE_URL].")
+@click.option("--api-key-env", default=P.api_key_env, show_default=True,
+              help="openai: name of the environment variable holding the API key.")
+@click.option("--concurrency", type=click.IntRange(1), default=P.concurrency, show_default=True,
+              help="openai: requests in flight.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=P.timeout,
+              show_default=True, help="openai: seconds per request.")
+@click.option("--retries", type=click.IntRange(0), default=P.retries, show_default=True,
+              help="openai: retries on 429/5xx/timeouts/connection errors.")
+@click.option("--temperature", type=click.FloatRange(0), default=P.temperature, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(1), default=P.max_new_tokens,
+              show_default=True, help="Cap per rewrite (scaled down to the piece's length).")
+@click.option("--candidates", type=click.IntRange(1), default=P.candidates, show_default=True,
+              help="Candidates tried per piece before the record fails the gate.")
+@click.option("--paraphrase-batch-size", type=click.IntRange(1), default=P.batch_size,
+              show_default=True, help="local/vllm: prompts generated together.")
+@click.option("--prompt-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="One template for every content type (see prompts/*.md for the format).")
+@click.option("--content-type", type=click.Choice(["auto", "text", "code", "chat"]),
+              default=P.content_type, show_default=True,
+              help="Prompt to use; auto detects code per segment.")
+@click.option("--fields", default=P.fields, show_default=True,
+              help="Segments to rewrite: trainable, all, or roles such as assistant,user.")
+# -- gate
+@click.option("--min-similarity", type=click.FloatRange(-1, 1), default=G.min_similarity,
+              show_default=True, help="Least MiniLM cosine between original and rewrite.")
+@click.option("--max-overlap", type=click.FloatRange(0, 1), default=G.max_overlap,
+              show_default=True, help="Most rapidfuzz ratio/100 between original and rewrite.")
+@click.option("--max-common-span", type=click.IntRange(0), default=G.max_common_span,
+              show_default=True, help="Longest run of words copied verbatim.")
+@click.option("--min-length-ratio", type=click.FloatRange(0), default=G.min_length_ratio,
+              show_default=True)
+@click.option("--max-length-ratio", type=click.FloatRange(0), default=G.max_length_ratio,
+              show_default=True)
+@click.option("--on-fail", type=click.Choice(["drop", "keep"]), default=G.on_fail,
+              show_default=True, help="drop: failed records go to OUT.rejected.jsonl; keep: "
+                                      "the original stays in OUT (marked in the manifest).")
+@click.option("--cache", "cache_path", default=None,
+              help="SQLite cache of finished paraphrases [default: OUT.cache.sqlite].")
+@click.option("--dry-run", is_flag=True,
+              help="Score and select, rewrite with the fake echo backend, write nothing.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Log each rewrite next to its original (prints record text).")
+@train_options
+@json_option
+@config_option
+def command(input_path, output_path, fmt, skip_invalid, model, score_kind, ratio, threshold,
+            no_dedup, paraphraser, paraphrase_model, api_base, api_key_env, concurrency, timeout,
+            retries, temperature, max_new_tokens, candidates, paraphrase_batch_size,
+            prompt_file, content_type, fields, min_similarity, max_overlap, max_common_span,
+            min_length_ratio, max_length_ratio, on_fail, cache_path, dry_run, verbose, as_json,
+            **train_kwargs):
+    """Obfuscate the records of IN most exposed to membership inference; write OUT.
+
+    Scores every record (a short warm-up fine-tune), selects the riskiest --ratio, rewrites
+    their trainable text with a paraphraser under a similarity gate, and writes OUT (same
+    order, rewritten records in place of the originals), OUT.manifest.json (what happened to
+    every record), OUT.rejected.jsonl (ORIGINAL records whose rewrite failed the gate: not for
+    training) and OUT.cache.sqlite (finished rewrites: rerun the same command to resume).
+
+    \b
+    Examples:
+      soft-sanitize train.jsonl protected.jsonl --ratio 0.3
+      soft-sanitize train.jsonl protected.jsonl --paraphraser openai \\
+          --api-base http://localhost:8000/v1 --concurrency 16
+    """
+    if ratio is not None and threshold is not None:
+        raise click.UsageError("give --ratio or --threshold, not both")
+    if as_json and output_path == "-":
+        raise click.UsageError("--json prints on stdout; write OUT to a file")
+    from ..pipeline import run
+
+    train = train_config_from(train_kwargs)
+    cfg = SanitizeConfig(
+        input=input_path, output=output_path, fmt=fmt, skip_invalid=skip_invalid,
+        score=ScoreConfig(model=model, score=score_kind, train=train),
+        select=SelectConfig(ratio=ratio if ratio is not None else SelectConfig.ratio,
+                            threshold=threshold, dedup=not no_dedup),
+        paraphrase=ParaphraseConfig(
+            backend=paraphraser, model=paraphrase_model, api_base=api_base,
+            api_key_env=api_key_env, temperature=temperature, max_new_tokens=max_new_tokens,
+            candidates=candidates, batch_size=paraphrase_batch_size, concurrency=concurrency,
+            timeout=timeout, retries=retries, prompt_file=prompt_file,
+            content_type=content_type, fields=fields, seed=train.seed),
+        gate=GateConfig(min_similarity=min_similarity, max_overlap=max_overlap,
+                        max_common_span=max_common_span, min_length_ratio=min_length_ratio,
+                        max_length_ratio=max_length_ratio, on_fail=on_fail),
+        cache_path=cache_path, dry_run=dry_run, verbose=verbose)
+    result = run(cfg, log=lambda m: console.print(m, markup=False, highlight=False))
+    if as_json:
+        emit_json({k: v for k, v in result.items() if k != "records"})
+        return
+    c = result["counts"]
+    where = "dry run: nothing written" if dry_run else f"wrote {output_path} and " \
+        f"{output_path}.manifest.json"
+    console.print(
+        f"{c['obfuscated']} obfuscated, {c['unchanged']} unchanged, {c['dropped']} dropped, "
+        f"{c['kept-original']} kept original, {c['rejected-invalid']} invalid "
+        f"({result['input']['records']} in); {where} in {result['seconds']} s",
+        markup=False, highlight=False)
+    if c["dropped"] and not dry_run:
+        console.print(f"dropped records are in {output_path}.rejected.jsonl (original text, "
+                      "not for training)", markup=False, highlight=False)

@@ -1,0 +1,70 @@
+"""`OUT.manifest.json`: what happened to every record and how, never the text itself.
+
+Per record: id, line number, status, risk/rank/selected, and for rewritten segments the gate
+figures, attempts, prompt hash, backend, model and seed. Run level: versions, the full config,
+sha256 of input and outputs, and counts that add up to the input's record count. The original
+text of a record appears nowhere in it (ids of records without one are line number + a hash).
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict
+from importlib import metadata
+
+from . import __version__
+
+STATUSES = ("unchanged", "obfuscated", "dropped", "kept-original", "rejected-invalid")
+
+
+def versions() -> dict:
+    out = {"soft-sanitize": __version__, "python": platform.python_version()}
+    for pkg in ("torch", "transformers", "sentence-transformers", "rapidfuzz", "httpx", "vllm"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def record_entry(score, status: str, outcome, backend, seed: int, prompts: dict) -> dict:
+    entry = {"id": score.id, "line_no": score.line_no, "status": status,
+             "risk": round(score.risk, 6), "rank": score.rank, "selected": score.selected,
+             "group": score.group, "tokens": score.tokens, "truncated": score.truncated}
+    if outcome is not None:
+        gated = [s.gate for s in outcome.segments if s.gate is not None]
+        entry.update({
+            "backend": backend.name, "model": backend.model, "seed": seed,
+            "attempts": outcome.attempts, "requests": outcome.requests,
+            # Record-level figures are the weakest segment's: the one an attacker would use.
+            "similarity": round(min(g.similarity for g in gated), 4) if gated else None,
+            "overlap": round(max(g.overlap for g in gated), 4) if gated else None,
+            "segments": [s.summary(prompts[s.kind].sha256) for s in outcome.segments],
+        })
+    return entry
+
+
+def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prompts: dict,
+          started: float) -> dict:
+    counts = {s: 0 for s in STATUSES}
+    for e in entries:
+        counts[e["status"]] += 1
+    total = len(dataset.records) + len(dataset.rejects)
+    assert sum(counts.values()) == total, "manifest counts must add up to the input"
+    return {
+        "tool": "soft-sanitize", "versions": versions(),
+        "created_unix": round(time.time(), 3), "seconds": round(time.time() - started, 1),
+        "dry_run": cfg.dry_run,
+        "input": {"path": dataset.path, "sha256": dataset.sha256, "format": dataset.fmt,
+                  "records": total, "blank_lines": dataset.blank_lines},
+        "outputs": outputs,
+        "counts": counts,
+        "paraphrase": {"backend": backend.name, "model": backend.model,
+                       "backend_calls": getattr(backend, "calls", None),
+                       "generated_tokens": getattr(backend, "generated_tokens", None),
+                       "cache": cache.stats(),
+                       "prompts": {k: {"sha256": p.sha256, "source": p.source}
+                                   for k, p in prompts.items()}},
+        "config": asdict(cfg),
+        "records": entries,
+    }

@@ -1,0 +1,175 @@
+"""Rewrite the selected records: segments -> chunks -> cached candidates -> gate -> new record.
+
+Candidates are generated in rounds. Round k asks the backend for candidate k of every chunk that
+has no passing candidate yet, all records together, so batches stay full. A chunk stops at its
+first candidate that passes the gate; after `candidates` rounds, a chunk without one fails its
+segment. A segment whose chunks all passed is reassembled (original separators, layout) and
+gated again as a whole with the same thresholds; a record is obfuscated only if every segment it
+rewrites passes. Every backend output is committed to the cache before it is used, so a rerun
+after a crash regenerates nothing that finished.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .cache import Cache, cache_key
+from .config import GateConfig, ParaphraseConfig
+from .content import segment_kind
+from .gate import GateResult, evaluate
+from .paraphrase.base import Backend, Request, new_tokens_for
+from .paraphrase.chunks import Chunk, assemble, split
+from .paraphrase.clean import clean
+from .prompts import PromptTemplate
+from .records import Record, Segment
+
+
+@dataclass
+class SegmentOutcome:
+    path: tuple
+    role: str
+    kind: str
+    chunks: list[Chunk]
+    rewrites: dict[int, str] = field(default_factory=dict)  # chunk index -> passing rewrite
+    attempts: int = 0  # candidate rounds used by its slowest chunk
+    gate: GateResult | None = None  # whole-segment decision
+    reason: str = ""
+    new_text: str | None = None  # the reassembled segment, once it passed
+
+    @property
+    def passed(self) -> bool:
+        return self.gate is not None and self.gate.passed
+
+    def summary(self, prompt_sha256: str) -> dict:
+        d = {"path": list(self.path), "role": self.role, "kind": self.kind,
+             "chunks": len(self.chunks),
+             "rewritten_chunks": len(self.rewrites), "attempts": self.attempts,
+             "passed": self.passed, "reason": self.reason, "prompt_sha256": prompt_sha256}
+        if self.gate is not None:
+            d.update({k: v for k, v in self.gate.as_dict().items() if k not in ("passed", "reason")})
+        return d
+
+
+@dataclass
+class RecordOutcome:
+    record: Record
+    segments: list[SegmentOutcome]
+    new_record: Record | None = None  # set when every segment passed
+    requests: int = 0  # candidates generated or read from the cache for this record
+
+    @property
+    def attempts(self) -> int:
+        return max((s.attempts for s in self.segments), default=0)
+
+
+@dataclass
+class _Job:  # one chunk to rewrite
+    outcome: SegmentOutcome
+    record: RecordOutcome
+    index: int
+    source: str
+    template: PromptTemplate
+    done: bool = False
+
+
+def segments_to_rewrite(record: Record, fields: str) -> list[Segment]:
+    """'trainable' (default), 'all', or a comma list of roles such as 'assistant,user'."""
+    if fields == "trainable":
+        segs = record.segments(trainable_only=True)
+    elif fields == "all":
+        segs = record.segments(trainable_only=False)
+    else:
+        roles = {r.strip() for r in fields.split(",") if r.strip()}
+        segs = [s for s in record.segments(trainable_only=False) if s.role in roles or
+                (s.trainable and "trainable" in roles)]
+    return [s for s in segs if s.text.strip()]
+
+
+def plan(records: list[Record], pcfg: ParaphraseConfig,
+         templates: dict[str, PromptTemplate]) -> tuple[list[RecordOutcome], list[_Job]]:
+    outcomes, jobs = [], []
+    for rec in records:
+        ro = RecordOutcome(rec, [])
+        for seg in segments_to_rewrite(rec, pcfg.fields):
+            kind = segment_kind(seg.text, seg.role, pcfg.content_type)
+            chunks = split(seg.text, kind)
+            if all(c.verbatim for c in chunks):  # a short segment is rewritten whole
+                chunks = [Chunk(seg.text, "", "", None, False, None)]
+            so = SegmentOutcome(seg.path, seg.role, kind, chunks)
+            ro.segments.append(so)
+            for i, c in enumerate(chunks):
+                if not c.verbatim:
+                    jobs.append(_Job(so, ro, i, c.source, templates[c.kind or kind]))
+        outcomes.append(ro)
+    return outcomes, jobs
+
+
+def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, gcfg: GateConfig,
+              templates: dict[str, PromptTemplate], cache: Cache, embedder,
+              log: Callable[[str], None] = lambda _m: None, verbose: bool = False
+              ) -> list[RecordOutcome]:
+    outcomes, jobs = plan(records, pcfg, templates)
+    params = {"temperature": pcfg.temperature, "top_p": pcfg.top_p,
+              "max_new_tokens": pcfg.max_new_tokens}
+    tok = getattr(getattr(backend, "lm", None), "tokenizer", None)
+    for cand in range(pcfg.candidates):
+        pending = [j for j in jobs if not j.done]
+        if not pending:
+            break
+        seed = pcfg.seed * 1000 + cand
+        keys = [cache_key(j.source, backend.name, backend.model, j.template.sha256, params, seed,
+                          cand) for j in pending]
+        outputs: list[str | None] = [cache.get(k) for k in keys]
+        missing = [i for i, o in enumerate(outputs) if o is None]
+        log(f"round {cand + 1}/{pcfg.candidates}: {len(pending)} chunks, "
+            f"{len(pending) - len(missing)} cached, {len(missing)} to generate")
+        for start in range(0, len(missing), backend.batch_size):
+            batch = missing[start:start + backend.batch_size]
+            reqs = [Request(tuple(pending[i].template.messages(pending[i].source)),
+                            pending[i].source, seed, _budget(pending[i].source, tok, pcfg))
+                    for i in batch]
+
+            def commit(k: int, text: str, batch=batch) -> None:
+                cache.put(keys[batch[k]], text)
+                outputs[batch[k]] = text
+
+            backend.generate(reqs, on_result=commit)
+            log(f"  generated {min(start + len(batch), len(missing))}/{len(missing)}")
+        cleaned = [clean(o or "", j.source) for o, j in zip(outputs, pending)]
+        results = evaluate([(j.source, c) for j, c in zip(pending, cleaned)], gcfg, embedder)
+        for j, text, res in zip(pending, cleaned, results):
+            j.record.requests += 1
+            j.outcome.attempts = max(j.outcome.attempts, cand + 1)
+            if verbose:
+                log(f"  {j.record.record.id} {j.outcome.path} chunk {j.index}: "
+                    f"{'PASS' if res.passed else 'fail ' + res.reason} sim={res.similarity:.2f} "
+                    f"overlap={res.overlap:.2f}\n    original: {j.source[:300]!r}\n"
+                    f"    rewrite:  {text[:300]!r}")
+            if res.passed:
+                j.done = True
+                j.outcome.rewrites[j.index] = text
+                j.outcome.reason = ""
+            else:
+                j.outcome.reason = f"chunk {j.index}: {res.reason}"
+    _finish(outcomes, gcfg, embedder)
+    return outcomes
+
+
+def _budget(source: str, tok, pcfg: ParaphraseConfig) -> int:
+    n = len(tok(source, add_special_tokens=False)["input_ids"]) if tok else len(source) // 3 + 1
+    return new_tokens_for(n, pcfg.max_new_tokens)
+
+
+def _finish(outcomes: list[RecordOutcome], gcfg: GateConfig, embedder) -> None:
+    """Whole-segment gate for segments whose chunks all passed; build the new records."""
+    ready = [s for ro in outcomes for s in ro.segments
+             if len(s.rewrites) == sum(not c.verbatim for c in s.chunks)]
+    pairs = [(assemble(s.chunks, {}), assemble(s.chunks, s.rewrites)) for s in ready]
+    for s, res, (_, new) in zip(ready, evaluate(pairs, gcfg, embedder), pairs):
+        s.gate = res
+        s.reason = "" if res.passed else f"segment: {res.reason}"
+        s.rewrites = s.rewrites if res.passed else {}
+        s.new_text = new if res.passed else None
+    for ro in outcomes:
+        if ro.segments and all(s.passed for s in ro.segments):
+            ro.new_record = ro.record.rebuilt({s.path: s.new_text for s in ro.segments})

@@ -1,0 +1,113 @@
+"""The whole `soft-sanitize IN OUT` run: read -> score -> select -> paraphrase -> gate -> write.
+
+Outputs, all atomic, the manifest last (its presence means the run finished):
+- OUT: every record in input order; selected ones replaced by their paraphrase (never added
+  next to the original), untouched ones byte-identical, dropped ones left out.
+- OUT.rejected.jsonl: selected records whose rewrite failed the gate under `--on-fail drop`.
+  They are the ORIGINAL records, the user's own data, kept so nothing vanishes silently; this
+  file is not for training.
+- OUT.manifest.json: what happened to every record (manifest.py).
+- OUT.cache.sqlite: every finished paraphrase, so a rerun after a crash resumes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from . import manifest
+from .cache import Cache
+from .config import SanitizeConfig
+from .errors import InputError
+from .io import read_dataset, sidecar, write_json, write_jsonl_lines
+from .obfuscate import obfuscate
+from .prompts import load_templates
+
+Log = Callable[[str], None]
+
+
+def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
+        log: Log = lambda _m: None, show_progress: bool = True) -> dict:
+    """Run the pipeline and return the manifest. `lm`, `embedder`, `backend` may be passed in
+    (tests, the audit) instead of being loaded from the config."""
+    from .models import load_embedder, load_lm
+    from .paraphrase import make_backend
+    from .score import score_records
+
+    started = time.time()
+    _check_paths(cfg)
+    data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
+    log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
+    embedder = embedder or load_embedder()
+    lm = lm or load_lm(cfg.score.model, device=cfg.score.train.device)
+    scores = score_records(data.records, cfg.score, cfg.select, lm=lm, embedder=embedder,
+                           source_path=cfg.input, show_progress=show_progress)
+    selected = [r for r, s in zip(data.records, scores) if s.selected]
+    log(f"selected {len(selected)} of {len(data.records)} records to obfuscate")
+
+    pcfg = replace(cfg.paraphrase, backend="echo") if cfg.dry_run else cfg.paraphrase
+    prompts = load_templates(pcfg.prompt_file)
+    backend = backend or make_backend(pcfg, lm=lm if _same_model(cfg) else None,
+                                      device=cfg.score.train.device)
+    cache = Cache(None if cfg.dry_run else cfg.cache_path or sidecar(cfg.output, ".cache.sqlite"))
+    try:
+        outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder, log,
+                             verbose=cfg.verbose)
+    finally:
+        backend.close()
+        cache.close()
+
+    by_id = {o.record.id: o for o in outcomes}
+    kept, rejected, entries = [], [], []
+    for rec, score in zip(data.records, scores):
+        outcome = by_id.get(rec.id)
+        if outcome is None:
+            status, line = "unchanged", rec.raw
+        elif outcome.new_record is not None:
+            status, line = "obfuscated", outcome.new_record.raw
+        elif cfg.gate.on_fail == "keep":
+            status, line = "kept-original", rec.raw
+        else:
+            status, line = "dropped", None
+            rejected.append(rec.raw)
+        if line is not None:
+            kept.append(line)
+        entries.append(manifest.record_entry(score, status, outcome, backend, pcfg.seed, prompts))
+    entries += [{"line_no": r.line_no, "status": "rejected-invalid", "reason": r.reason}
+                for r in data.rejects]
+
+    outputs = {}
+    if not cfg.dry_run:
+        outputs["output"] = {"path": cfg.output, "records": len(kept),
+                             "sha256": write_jsonl_lines(cfg.output, kept)}
+        rejected_path = sidecar(cfg.output, ".rejected.jsonl")
+        if rejected:
+            outputs["rejected"] = {"path": rejected_path, "records": len(rejected),
+                                   "sha256": write_jsonl_lines(rejected_path, rejected),
+                                   "note": "original records that failed the gate; not for "
+                                           "training"}
+        elif Path(rejected_path).exists():
+            Path(rejected_path).unlink()  # a stale file from an earlier run would mislead
+    result = manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started)
+    if not cfg.dry_run:
+        write_json(sidecar(cfg.output, ".manifest.json"), result)
+    return result
+
+
+def _same_model(cfg: SanitizeConfig) -> bool:
+    """Can the local paraphraser reuse the scoring LM? (score_records warms up a copy, so the
+    loaded model is still the base model.)"""
+    embedded = (None, "", "embedded", "embedded:smollm2-135m-instruct")
+    p, s = cfg.paraphrase.model, cfg.score.model
+    return cfg.paraphrase.backend == "local" and (p == s or (p in embedded and s in embedded))
+
+
+def _check_paths(cfg: SanitizeConfig) -> None:
+    if cfg.output != "-" and cfg.input != "-" and \
+            Path(cfg.output).resolve() == Path(cfg.input).resolve():
+        raise InputError("OUT must differ from IN (the input is never modified)", cfg.output)
+    if cfg.gate.on_fail not in ("drop", "keep"):
+        raise InputError(f"--on-fail must be drop or keep, got {cfg.gate.on_fail!r}")
+    if cfg.paraphrase.candidates < 1:
+        raise InputError("--candidates must be at least 1")

@@ -1,0 +1,191 @@
+"""Memorization risk (SOFT steps 1-2): warm up a copy of the LM on the dataset, score each record.
+
+1. Encode every record exactly as a trainer would (`encoding.encode`: trainable-span mask,
+   truncation to --max-length), failing with file:line when a record has no trainable token.
+2. Mean NLL of each record's trainable tokens under the untouched base model (`loss_before`).
+3. Warm-up: fine-tune a deep copy of the model for about one epoch on those same tokens; the
+   caller's model is never modified (the pipeline paraphrases with it afterwards).
+4. Mean NLL again under the warmed-up copy (`loss_after`), then the risk:
+   - "loss" (the paper): -loss_after, records the warm-up fits best are riskiest;
+   - "loss-drop": loss_before - loss_after, how much the warm-up itself taught the model about
+     this record, which discounts texts that are easy for any model (boilerplate, common code).
+5. Duplicate groups (`dedup`), ranks and selection (`select`).
+
+Records are never packed together, batches are length-bucketed, and only one batch of tensors
+lives at a time. On a GPU the base model may be bf16 (`models.pick_dtype`); the warm-up copy is
+then trained in float32 under bf16 autocast, because Adam updates of ~lr=5e-5 are below bf16's
+resolution on weights of ~1e-2 and would round away.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+from .config import ScoreConfig, SelectConfig
+from .dedup import duplicate_groups
+from .encoding import Encoded, MaskError, encode
+from .errors import InputError, SanitizeError
+from .io import write_jsonl_lines
+from .models import LoadedLM
+from .records import Record
+from .select import ranks, select
+from .token_stats import token_stats
+
+SCORES = ("loss", "loss-drop")
+
+
+@dataclass
+class RecordScore:
+    id: str
+    line_no: int
+    tokens: int  # sequence length the trainer sees, after truncation
+    truncated: bool
+    loss_before: float  # mean NLL of the trainable tokens, base model
+    loss_after: float  # the same after the warm-up
+    risk: float  # higher = more exposed
+    rank: int  # 1 = riskiest
+    selected: bool
+    group: str | None  # duplicate group id, None if unique
+    trainable_tokens: int = 0  # tokens the losses average over
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int, show: bool) -> Iterator[Callable[[int], None]]:
+    """An `advance(n)` callback drawing a bar with ETA on stderr, or a no-op when hidden."""
+    if not show:
+        yield lambda n: None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    from .cli_common import console
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+
+
+def encode_records(records: list[Record], tokenizer, max_length: int | None,
+                   source_path: str = "<input>") -> list[Encoded]:
+    """Encode every record; a record that cannot be masked is an input error at its line."""
+    out = []
+    for r in records:
+        try:
+            out.append(encode(r.example(), tokenizer, max_length))
+        except MaskError as exc:
+            raise InputError(f"record {r.id!r}: {exc}", source_path, r.line_no) from None
+    return out
+
+
+def record_losses(model, encoded: list[Encoded], pad_id: int, batch_size: int,
+                  description: str = "scoring", show_progress: bool = False) -> list[float]:
+    """Mean NLL per record over its trainable tokens, in input order."""
+    with progress_bar(description, len(encoded), show_progress) as advance:
+        stats = token_stats(model, encoded, pad_id, batch_size, progress=advance)
+    return [s.nll for s in stats]
+
+
+def _autocast(model):
+    """bf16/fp16 autocast on the model's device when the base weights are half precision."""
+    import torch
+
+    p = next(model.parameters())
+    if p.dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=p.device.type, dtype=p.dtype)
+
+
+def warm_up(base_model, encoded: list[Encoded], pad_id: int, cfg: ScoreConfig,
+            show_progress: bool = False):
+    """A fine-tuned deep copy of `base_model` (float32 weights); `base_model` is untouched."""
+    import torch
+
+    from .train import fine_tune
+
+    model = copy.deepcopy(base_model)
+    if next(model.parameters()).dtype != torch.float32:
+        model = model.float()
+    total = max(1, round(len(encoded) * cfg.train.epochs))
+    with progress_bar("warm-up", total, show_progress) as advance, _autocast(base_model):
+        model = fine_tune(model, encoded, pad_id, cfg.train, lambda n, _loss: advance(n))
+    return model
+
+
+def risk_of(kind: str, loss_before: float, loss_after: float) -> float:
+    if kind == "loss":
+        return -loss_after
+    if kind == "loss-drop":
+        return loss_before - loss_after
+    raise InputError(f"unknown score {kind!r}; choose one of {', '.join(SCORES)}")
+
+
+def _groups(records: list[Record], select_cfg: SelectConfig, embedder,
+            show_progress: bool) -> list[str | None]:
+    if not select_cfg.dedup:
+        return [None] * len(records)
+    texts = [r.trainable_text() for r in records]
+    if embedder is None:
+        from .models import load_embedder
+
+        embedder = load_embedder()
+    with progress_bar("duplicates", len(set(texts)), show_progress) as advance:
+        return duplicate_groups(texts, select_cfg.near_duplicate_similarity, embedder, advance)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage
+
+
+def score_records(records: list[Record], cfg: ScoreConfig, select_cfg: SelectConfig,
+                  lm: LoadedLM | None = None, embedder=None, source_path: str = "<input>",
+                  show_progress: bool = True) -> list[RecordScore]:
+    """Warm up, score, group and select every record; results in input order."""
+    if cfg.score not in SCORES:
+        raise InputError(f"unknown score {cfg.score!r}; choose one of {', '.join(SCORES)}")
+    if not records:
+        return []
+    if lm is None:
+        from .models import load_lm
+
+        lm = load_lm(cfg.model, device=cfg.train.device)
+    pad_id = lm.tokenizer.pad_token_id
+    encoded = encode_records(records, lm.tokenizer, cfg.train.max_length, source_path)
+    groups = _groups(records, select_cfg, embedder, show_progress)
+
+    before = record_losses(lm.model, encoded, pad_id, cfg.eval_batch_size, "base loss",
+                           show_progress)
+    warm = warm_up(lm.model, encoded, pad_id, cfg, show_progress)
+    with _autocast(lm.model):
+        after = record_losses(warm, encoded, pad_id, cfg.eval_batch_size, "warm-up loss",
+                              show_progress)
+    del warm  # free the copy before the caller loads a paraphraser
+
+    risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
+    if not all(math.isfinite(x) for x in before + after):
+        raise SanitizeError("a record's loss is not finite; the model overflowed (try "
+                            "--device cpu or a lower --lr)")
+    rank = ranks(risks)
+    chosen = select(risks, select_cfg, groups)
+    return [RecordScore(r.id, r.line_no, len(e.input_ids), e.truncated, b, a, x, k, s, g,
+                        e.n_trainable)
+            for r, e, b, a, x, k, s, g in zip(records, encoded, before, after, risks, rank,
+                                               chosen, groups)]
+
+
+def write_scores(path: str, scores: list[RecordScore]) -> str:
+    """One JSON line per record, in input order, written atomically; returns the sha256."""
+    return write_jsonl_lines(path, [json.dumps(asdict(s), ensure_ascii=False) for s in scores])

@@ -1,0 +1,185 @@
+"""Attack formulas pinned by hand, memorisation detected by every attack on a tiny model, and an
+ensemble that is never scored on data it was fit on."""
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sanitize.audit.attacks import (MinK, MinKPlusPlus, lowest_k_mean, make_attacks,
+                                    out_of_fold, run_attacks)
+from sanitize.audit.features import Features, StatsCache, build_textset, lowercase_stats, \
+    neighbour_nll
+from sanitize.audit.metrics import roc_auc
+from sanitize.audit.perturb import neighbour_examples, swap_words
+from sanitize.audit.spv import (embedding_scale, self_prompt_reference, self_prompts,
+                                symmetric_variation)
+from sanitize.config import TrainConfig
+from sanitize.encoding import Encoded
+from sanitize.errors import InputError
+from sanitize.records import make_record
+from sanitize.token_stats import TokenStats, token_stats
+from sanitize.train import fine_tune
+
+
+class FixedDistribution(torch.nn.Module):
+    """A 'model' whose next-token distribution is p = (1/2, 1/4, 1/4) at every position."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids, attention_mask=None):
+        logits = torch.log(torch.tensor([0.5, 0.25, 0.25]))
+        return type("Out", (), {"logits": logits.expand(*input_ids.shape, 3).clone()})
+
+
+def test_minkpp_hand_computed_on_three_token_vocabulary():
+    # log p = (-ln2, -2ln2, -2ln2); mu = 1/2(-ln2) + 1/2(-2ln2) = -1.5 ln2;
+    # E[log^2 p] = 1/2 ln2^2 + 1/2 4 ln2^2 = 2.5 ln2^2 -> sigma^2 = 0.25 ln2^2, sigma = 0.5 ln2.
+    # z(token 0) = (-ln2 + 1.5ln2) / (0.5ln2) = +1;  z(token 1 or 2) = -1.
+    ids = [0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0]  # 10 predicted tokens: two unlikely ones
+    enc = Encoded(ids, [False] + [True] * 10, False, len(ids))
+    (st,) = token_stats(FixedDistribution(), [enc], pad_id=0, with_distribution=True)
+    ln2 = math.log(2)
+    np.testing.assert_allclose(st.mu, -1.5 * ln2)
+    np.testing.assert_allclose(st.sigma, 0.5 * ln2)
+    f = Features(labels=np.array([1]), target=[st], zlib_bytes=np.array([1.0]))
+    # k = 20% of 10 tokens = the 2 lowest: z = (-1, -1) -> -1; log p = (-2ln2, -2ln2).
+    assert MinKPlusPlus(0.2).score(f)[0] == pytest.approx(-1.0)
+    assert MinK(0.2).score(f)[0] == pytest.approx(-2 * ln2)
+    # k = 50%: five lowest z = (-1, -1, 1, 1, 1) -> 0.2
+    assert MinKPlusPlus(0.5).score(f)[0] == pytest.approx(0.2)
+
+
+def test_lowest_k_is_a_fraction_of_tokens_with_at_least_one():
+    v = np.arange(10.0)
+    assert lowest_k_mean(v, 0.2) == pytest.approx(0.5)  # 2 of 10
+    assert lowest_k_mean(v[:3], 0.2) == pytest.approx(0.0)  # floor(0.6) -> at least 1
+
+
+def test_word_swap_neighbours_are_deterministic_and_keep_layout():
+    text = "alpha beta gamma\ndelta  epsilon zeta eta theta iota kappa"
+    a = swap_words(text, 0.2, __import__("random").Random(1))
+    assert a != text and sorted(a.split()) == sorted(text.split())
+    assert [c for c in a if c.isspace()] == [c for c in text if c.isspace()]
+    rec = make_record(1, "", {"text": text}, "text", "x")
+    n1 = neighbour_examples(rec.example(), 3, 0.2, seed=0)
+    n2 = neighbour_examples(rec.example(), 3, 0.2, seed=0)
+    assert [e.messages[0].text for e in n1] == [e.messages[0].text for e in n2]
+    assert len({e.messages[0].text for e in n1}) > 1
+
+
+def test_unknown_attack_is_an_input_error():
+    with pytest.raises(InputError):
+        make_attacks(["loss", "nope"])
+
+
+def test_ensemble_never_scores_a_row_it_was_fit_on():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.array([0, 1] * 20)
+    seen = []
+
+    def spy(X_train, y_train, X_test):
+        train_rows = {tuple(r) for r in X_train}
+        assert not train_rows & {tuple(r) for r in X_test}
+        seen.append(len(X_test))
+        return X_test[:, 0]
+
+    pred = out_of_fold(X, y, 5, 0, spy)
+    assert sum(seen) == 40 and len(seen) == 5 and not np.isnan(pred).any()
+
+
+def test_ensemble_on_pure_noise_stays_near_chance():
+    # 60 noise features for 80 rows: a classifier scored on its own training rows separates them
+    # perfectly; out-of-fold it cannot.
+    rng = np.random.default_rng(1)
+    n = 80
+    labels = np.array([1] * 40 + [0] * 40)
+    f = Features(labels=labels, target=[], zlib_bytes=np.ones(n), seed=0)
+    f.prior_scores = {f"s{i}": rng.normal(size=n) for i in range(60)}
+    (ens,) = make_attacks(["ensemble"])
+    oof = ens.score(f)
+    assert roc_auc(oof, labels) < 0.75
+    from sanitize.audit.attacks import logistic_fit_predict
+    X = np.column_stack(list(f.prior_scores.values()))
+    assert roc_auc(logistic_fit_predict(X, labels, X), labels) > 0.9  # what in-sample would say
+
+
+MEMBERS = ["The quick brown fox jumps over the lazy dog near Riverbank 42.",
+           "Seven silver spoons sat quietly inside Grandma Ottilie's drawer.",
+           "Orbital station Kappa reported pressure at 3.7 kilopascals today.",
+           "Marigold invoices were paid on Tuesday by the Lisbon office clerk.",
+           "A violet kite drifted above Harbour Road while gulls argued loudly."]
+NONMEMBERS = ["Copper kettles whistle when the Duluth bakery opens before dawn.",
+              "Nine amber lanterns hung along the Kyoto canal after the festival.",
+              "Ferris reported a valve leak at 5.2 bar in pump house Lambda.",
+              "Cobalt receipts were filed on Friday by the Porto branch manager.",
+              "A green balloon floated past Mill Street as the crows complained."]
+
+
+@pytest.fixture(scope="module")
+def memorised():
+    """A tiny model trained hard on MEMBERS, its untouched copy, and the features."""
+    from sanitize.testing import tiny_lm
+
+    lm = tiny_lm(seed=0)
+    base = lm.model
+    members = [make_record(i + 1, "", {"id": f"m{i}", "text": t}, "text", "x")
+               for i, t in enumerate(MEMBERS)]
+    nonmembers = [make_record(i + 1, "", {"id": f"n{i}", "text": t}, "text", "x")
+                  for i, t in enumerate(NONMEMBERS)]
+    ts = build_textset(members, nonmembers, lm.tokenizer, 128)
+    cfg = TrainConfig(epochs=40, learning_rate=3e-3, batch_size=5, max_length=128, seed=0)
+    target = fine_tune(copy.deepcopy(base), ts.encoded[:5], lm.tokenizer.pad_token_id, cfg)
+    return lm, base, target, ts, cfg
+
+
+def test_every_attack_ranks_memorised_strings_above_unseen(memorised):
+    lm, base, target, ts, cfg = memorised
+    pad, eos = lm.tokenizer.pad_token_id, lm.tokenizer.eos_token_id
+    cache = StatsCache()
+    f = Features(labels=ts.labels, zlib_bytes=ts.zlib_bytes, seed=0,
+                 target=cache.stats("t", target, ts.encoded, pad, with_distribution=True))
+    f.reference = cache.stats("b", base, ts.encoded, pad)
+    f.target_lower = lowercase_stats(cache, "t", target, ts, lm.tokenizer, 128, pad, 8)
+    f.neighbour_nll = neighbour_nll(cache, "t", target, ts, lm.tokenizer, 128, pad, 8,
+                                    n=4, rate=0.2, seed=0)
+    scale = embedding_scale(base) * 0.1
+    # Short generations: the reference learns the target's style, not whole members.
+    ref = self_prompt_reference(base, target, self_prompts(ts.encoded, eos), pad, eos,
+                                TrainConfig(epochs=5, learning_rate=3e-3, batch_size=5, seed=0),
+                                new_tokens=8, seed=0)
+    f.spv_reference = symmetric_variation(ref, ts.encoded, pad, 4, scale, 0)
+    f.spv_target = symmetric_variation(target, ts.encoded, pad, 4, scale, 0)
+    scores = run_attacks(make_attacks([a for a in
+                                       ("loss", "zlib", "lowercase", "mink", "minkpp",
+                                        "reference", "neighbourhood", "spv", "ensemble")],
+                                      folds=2), f)
+    aucs = {name: roc_auc(s, ts.labels) for name, s in scores.items()}
+    assert set(aucs) == {"loss", "zlib", "lowercase", "mink", "minkpp", "reference",
+                         "neighbourhood", "spv", "ensemble"}
+    for name, auc in aucs.items():
+        assert auc >= 0.9, f"{name}: AUC {auc:.2f} on memorised strings ({aucs})"
+
+
+def test_symmetric_variation_uses_the_same_noise_for_every_model(memorised):
+    lm, base, target, ts, _ = memorised
+    pad = lm.tokenizer.pad_token_id
+    a = symmetric_variation(base, ts.encoded, pad, 2, 0.01, seed=0)
+    b = symmetric_variation(base, ts.encoded, pad, 2, 0.01, seed=0)
+    np.testing.assert_array_equal(a, b)
+    c = symmetric_variation(base, list(reversed(ts.encoded)), pad, 2, 0.01, seed=0)
+    np.testing.assert_allclose(a, c[::-1], rtol=1e-5, atol=1e-7)  # noise follows the text
+
+
+def test_stats_cache_reuses_results(memorised, monkeypatch):
+    lm, base, _, ts, _ = memorised
+    cache = StatsCache()
+    first = cache.stats("b", base, ts.encoded, lm.tokenizer.pad_token_id)
+    import sanitize.audit.features as feat
+    monkeypatch.setattr(feat, "token_stats", lambda *a, **k: pytest.fail("recomputed"))
+    again = cache.stats("b", base, ts.encoded, lm.tokenizer.pad_token_id)
+    assert all(x is y for x, y in zip(first, again))
+    assert isinstance(first[0], TokenStats)

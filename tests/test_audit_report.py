@@ -1,0 +1,196 @@
+"""Reports render (JSON schema, Markdown, HTML with ROC images, CSV of ids), and the `audit`
+command runs end to end in dataset and model mode on a tiny model saved to a folder."""
+import base64
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+
+from sanitize.audit.config import AuditConfig
+from sanitize.audit.metrics import evaluate
+from sanitize.audit.report import SCHEMA, exposure, headline, write_reports
+from sanitize.audit.run import AuditResult, ModelResult
+from sanitize.cli import main
+
+SECRET_WORDS = ["zanzibar", "quokka", "xylophone", "pemberton", "ulaanbaatar", "kumquat"]
+
+
+def _model(label, shift, rng, n=120):
+    labels = np.array([1] * n + [0] * n)
+    scores = {"loss": np.concatenate([rng.normal(shift, 1, n), rng.normal(0, 1, n)]),
+              "reference": np.concatenate([rng.normal(2 * shift, 1, n), rng.normal(0, 1, n)])}
+    metrics = {k: evaluate(v, labels, n_boot=50) for k, v in scores.items()}
+    return ModelResult(label, f"fine-tuned on the {label} data", scores, metrics,
+                       perplexity=10.0 + shift, skipped={"spv": "not requested in this test"})
+
+
+@pytest.fixture
+def result():
+    rng = np.random.default_rng(0)
+    n = 120
+    ids = [f"m{i}" for i in range(n)] + [f"n{i}" for i in range(n)]
+    labels = np.array([1] * n + [0] * n)
+    models = [_model("original", 1.5, rng), _model("protected", 0.2, rng)]
+    return AuditResult(AuditConfig(out_dir="x", original="a", protected="b", nonmembers="c"),
+                       ids, labels, models, base_perplexity=14.0,
+                       perplexity_on="the non-members", data={"original": {"sha256": "ab"}},
+                       changed_ids={"m1", "m2"}, notes=["a note"])
+
+
+def test_headline_compares_strongest_attacks_and_perplexity(result):
+    line = headline(result)
+    a = result.models[0].metrics["reference"].auc.value
+    b = result.models[1].metrics["reference"].auc.value
+    assert f"AUC {a:.3f}" in line and f"{b:.3f}" in line and a > b
+    assert "TPR@1%FPR" in line and "11.50 -> 10.20" in line and "base 14.00" in line
+
+
+def test_reports_render_with_images_and_ids_only(result, tmp_path):
+    report = write_reports(result, str(tmp_path))
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["schema"] == SCHEMA and data["versions"]["numpy"]
+    assert data["models"][0]["strongest_attack"] == "reference"
+    assert data["models"][0]["attacks"]["loss"]["tpr_at_fpr"]["0.1%"]["value"] is None
+    assert data["models"][0]["attacks"]["loss"]["tpr_at_fpr"]["1%"]["value"] is not None
+    assert data["seeds"] == {"audit": 0, "train": 0} and data["headline"] == report["headline"]
+    html = (tmp_path / "report.html").read_text()
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(images) == 2  # one linear + log-log figure per model
+    assert all(base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n" for img in images)
+    assert "http" not in html.lower().replace("http-equiv", "")  # self-contained
+    md = (tmp_path / "report.md").read_text()
+    assert report["headline"] in md and "| reference (base) |" in md and "n/a" in md
+    rows = list(csv.DictReader(open(tmp_path / "member_scores.csv")))
+    assert len(rows) == 120 and {r["id"][0] for r in rows} == {"m"}
+    assert set(rows[0]) >= {"rank", "id", "changed_by_protection", "protected_exposure",
+                            "original_loss", "protected_reference"}
+    exp = [float(r["protected_exposure"]) for r in rows]
+    assert exp == sorted(exp, reverse=True)  # most exposed first
+    assert data["most_exposed_members"]["ids"] == [r["id"] for r in rows[:10]]
+
+
+def test_exposure_is_fraction_of_nonmembers_beaten():
+    labels = np.array([1, 1, 0, 0, 0, 0])
+    m = ModelResult("m", "", {"loss": np.array([10.0, 2.0, 1.0, 2.0, 3.0, 4.0])},
+                    {"loss": evaluate([10.0, 2.0, 1.0, 2.0, 3.0, 4.0], labels, n_boot=0)}, 1.0)
+    np.testing.assert_allclose(exposure(m, labels), [1.0, 0.375])  # tie counts half
+
+
+# ---------------------------------------------------------------------------------------------
+# The command, end to end on a tiny model
+
+
+def _write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    from sanitize.testing import tiny_lm
+
+    lm = tiny_lm(seed=0)
+    folder = tmp_path_factory.mktemp("tiny")
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def text(i):
+        words = rng.choice(["red", "blue", "cat", "runs", "over", "the", "hill", "fast"], 12)
+        return f"{SECRET_WORDS[i % len(SECRET_WORDS)]} {' '.join(words)} number {i}."
+
+    members = [{"id": f"m{i}", "text": text(i)} for i in range(12)]
+    protected = [dict(r, text=r["text"].upper()) if i % 2 else r for i, r in enumerate(members)]
+    nonmembers = [{"id": f"n{i}", "text": text(100 + i)} for i in range(12)]
+    return {"original": _write(tmp_path / "in.jsonl", members),
+            "protected": _write(tmp_path / "out.jsonl", protected),
+            "nonmembers": _write(tmp_path / "hold.jsonl", nonmembers),
+            "out": tmp_path / "audit"}
+
+
+FAST = ["--epochs", "1", "--lr", "1e-3", "--batch-size", "4", "--max-length", "64",
+        "--bootstrap", "20", "--neighbours", "2", "--spv-pairs", "1", "--device", "cpu"]
+
+
+def _run(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def _no_text_in_outputs(folder, err):
+    blob = err + "".join(p.read_text() for p in folder.iterdir() if p.is_file())
+    for word in SECRET_WORDS:
+        assert word not in blob.lower(), f"record text {word!r} leaked into outputs"
+
+
+def test_dataset_mode_cli_end_to_end(tiny_folder, files, capsys):
+    code, out, err = _run(["audit", "--original", files["original"], "--protected",
+                           files["protected"], "--nonmembers", files["nonmembers"],
+                           "--out-dir", str(files["out"]), "--model", tiny_folder, "--json",
+                           "--fail-above-auc", "1.0", *FAST], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert [m["label"] for m in report["models"]] == ["original", "protected"]
+    assert set(report["models"][0]["attacks"]) == {"loss", "zlib", "lowercase", "mink",
+                                                   "minkpp", "reference", "neighbourhood",
+                                                   "spv", "ensemble"}
+    assert report["changed_by_protection"] == 6
+    assert report["perplexity"]["base"] > 0 and "non-members" in report["perplexity"]["measured_on"]
+    assert report["data"]["original"]["sha256"] and report["data"]["nonmembers"]["records"] == 12
+    for name in ("report.json", "report.md", "report.html", "member_scores.csv"):
+        assert (files["out"] / name).stat().st_size > 0
+    assert "Strongest attack" in err and "perplexity measured on" in err
+    _no_text_in_outputs(files["out"], err)
+
+
+def test_fail_above_auc_exits_1_after_writing_reports(tiny_folder, files, capsys):
+    code, _, err = _run(["audit", "--original", files["original"], "--protected",
+                         files["protected"], "--nonmembers", files["nonmembers"], "--out-dir",
+                         str(files["out"]), "--model", tiny_folder, "--attacks", "loss,minkpp",
+                         "--fail-above-auc", "0.0", *FAST], capsys)
+    assert code == 1 and "FAIL" in err
+    data = json.loads((files["out"] / "report.json").read_text())
+    assert set(data["models"][1]["attacks"]) == {"loss", "minkpp"}
+
+
+def test_model_mode_cli(tiny_folder, files, tmp_path, capsys):
+    out = tmp_path / "model-audit"
+    code, stdout, err = _run(["audit", "--model", tiny_folder, "--members", files["original"],
+                              "--nonmembers", files["nonmembers"], "--out-dir", str(out),
+                              "--json", "--attacks", "loss,reference,zlib", *FAST], capsys)
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["mode"] == "model" and len(report["models"]) == 1
+    # Without --reference the reference attack is skipped, and the report says so.
+    assert "reference" in report["models"][0]["skipped"]
+    code, stdout, err = _run(["audit", "--model", tiny_folder, "--members", files["original"],
+                              "--nonmembers", files["nonmembers"], "--out-dir", str(out),
+                              "--json", "--reference", tiny_folder, "--attacks",
+                              "loss,reference", *FAST], capsys)
+    assert code == 0, err
+    report = json.loads(stdout)
+    # The model is its own reference here: NLL difference is zero for every text.
+    assert report["models"][0]["attacks"]["reference"]["auc"]["value"] == pytest.approx(0.5)
+    _no_text_in_outputs(out, err)
+
+
+def test_usage_errors_exit_2(files, capsys):
+    code, _, err = _run(["audit", "--original", files["original"], "--out-dir",
+                         str(files["out"])], capsys)
+    assert code == 2 and "--protected" in err
+    code, _, err = _run(["audit", "--members", files["original"], "--out-dir",
+                         str(files["out"])], capsys)
+    assert code == 2 and "--model" in err
+    code, _, err = _run(["audit", "--original", files["original"], "--protected",
+                         files["protected"], "--nonmembers", files["original"],
+                         "--out-dir", str(files["out"]), "--attacks", "loss,bogus"], capsys)
+    assert code == 2 and "bogus" in err

