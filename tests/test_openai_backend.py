@@ -1,0 +1,221 @@
+"""The openai backend: retries, timeouts and concurrency against a scripted local HTTP server,
+and a real OpenAI-compatible server (`transformers serve` on the embedded model, slow)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from sanitize.errors import SanitizeError
+from sanitize.paraphrase.base import GenParams, Request
+from sanitize.paraphrase.openai_backend import OpenAIBackend
+from sanitize.prompts import load_template
+
+PARAMS = GenParams(0.7, 0.95)
+
+
+def req(text="The river floods every spring.", seed=0):
+    return Request(tuple(load_template("text").messages(text)), text, seed, 32)
+
+
+class Scripted(BaseHTTPRequestHandler):
+    """Answers POSTs with the next status of `script` (200 once it runs out); tracks load."""
+
+    script: list = []
+    delay = 0.0
+    lock = threading.Lock()
+    posts = 0
+    in_flight = 0
+    max_in_flight = 0
+    bodies: list = []
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def _send(self, status, obj, headers=None):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self._send(200, {"object": "list", "data": [{"id": "scripted-model"}]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        cls = type(self)
+        with cls.lock:
+            cls.posts += 1
+            cls.bodies.append(body)
+            status = cls.script.pop(0) if cls.script else 200
+            cls.in_flight += 1
+            cls.max_in_flight = max(cls.max_in_flight, cls.in_flight)
+        try:
+            time.sleep(cls.delay)
+            if status == 200:
+                text = body["messages"][-1]["content"].rsplit("\n\n", 1)[-1].upper()
+                self._send(200, {"choices": [{"message": {"role": "assistant", "content": text}}],
+                                 "usage": {"completion_tokens": 5}})
+            else:
+                self._send(status, {"error": {"message": f"scripted {status}"}},
+                           {"Retry-After": "0"} if status == 429 else None)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            pass
+        finally:
+            with cls.lock:
+                cls.in_flight -= 1
+
+
+@pytest.fixture
+def server():
+    handler = type("Handler", (Scripted,), {"script": [], "delay": 0.0, "posts": 0,
+                                            "in_flight": 0, "max_in_flight": 0, "bodies": [],
+                                            "lock": threading.Lock()})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield handler, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def backend(base, **kw):
+    kw = {"concurrency": 4, "timeout": 5.0, "retries": 3, "backoff_base": 0.01, **kw}
+    return OpenAIBackend(base, None, PARAMS, **kw)
+
+
+def test_model_comes_from_the_server_list_and_request_carries_params(server):
+    handler, base = server
+    b = backend(base)
+    assert b.model == "scripted-model"
+    assert b.generate([req(seed=7)]) == ["THE RIVER FLOODS EVERY SPRING."]
+    body = handler.bodies[0]
+    assert body["model"] == "scripted-model" and body["seed"] == 7
+    assert body["temperature"] == 0.7 and body["max_tokens"] == 32
+    assert b.generated_tokens == 5
+
+
+def test_429_and_5xx_are_retried_then_succeed(server):
+    handler, base = server
+    handler.script = [429, 500, 503]
+    b = backend(base)
+    assert b.generate([req()]) == ["THE RIVER FLOODS EVERY SPRING."]
+    assert handler.posts == 4 and b.http_attempts == 5  # 1 GET /models + 4 POSTs
+
+
+def test_persistent_errors_fail_clearly_after_the_retries(server):
+    handler, base = server
+    handler.script = [500] * 10
+    b = backend(base, retries=2)
+    with pytest.raises(SanitizeError, match=r"failed after 3 attempts: HTTP 500"):
+        b.generate([req()])
+    assert handler.posts == 3
+
+
+def test_client_errors_are_not_retried(server):
+    handler, base = server
+    handler.script = [400]
+    with pytest.raises(SanitizeError, match="HTTP 400"):
+        backend(base).generate([req()])
+    assert handler.posts == 1
+
+
+def test_timeouts_are_retried_then_reported(server):
+    handler, base = server
+    handler.delay = 1.0
+    b = backend(base, timeout=0.2, retries=1)
+    started = time.time()
+    with pytest.raises(SanitizeError, match=r"failed after 2 attempts: timed out after 0.2s"):
+        b.generate([req()])
+    assert time.time() - started < 3
+
+
+def test_connection_errors_are_retried_then_reported():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "m", PARAMS, retries=2, backoff_base=0.01)
+    with pytest.raises(SanitizeError, match="failed after 3 attempts: connection error"):
+        b.generate([req()])
+    assert b.http_attempts == 3
+
+
+def test_concurrency_is_bounded_and_results_keep_their_order(server):
+    handler, base = server
+    handler.delay = 0.2
+    b = backend(base, concurrency=3)
+    texts = [f"text number {i}" for i in range(9)]
+    seen = []
+    out = b.generate([req(t) for t in texts], on_result=lambda i, t: seen.append(i))
+    assert out == [t.upper() for t in texts]
+    assert handler.max_in_flight == 3
+    assert sorted(seen) == list(range(9))
+
+
+# -- a real OpenAI-compatible server ------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def transformers_server():
+    """`transformers serve` on the embedded SmolLM2 folder, on a free port; killed afterwards."""
+    pytest.importorskip("fastapi", reason="needs transformers[serving]")
+    from sanitize.models import resolve_lm_source
+
+    folder = resolve_lm_source(None)
+    exe = shutil.which("transformers") or pytest.skip("the `transformers` CLI is not on PATH")
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.Popen([exe, "serve", folder, "--port", str(port), "--device", "cpu"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"transformers serve exited: {proc.stderr.read()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("transformers serve did not become ready within 180 s")
+            time.sleep(1)
+        yield f"{base}/v1", folder
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_real_server_paraphrases(transformers_server):
+    base, folder = transformers_server
+    b = OpenAIBackend(base, folder, GenParams(0.7, 0.95), concurrency=2, timeout=120, retries=1)
+    texts = ["The river floods every spring when the snow melts in the mountains.",
+             "Our bakery opens at seven and sells fresh bread and strong coffee."]
+    out = b.generate([req(t) for t in texts])
+    assert len(out) == 2 and all(isinstance(t, str) and t.strip() for t in out)
+    assert b.calls == 2
+    # A model the server cannot load is a client error: reported at once, clearly.
+    bad = OpenAIBackend(base, "/no/such/model", GenParams(0.7, 0.95), retries=1, timeout=60)
+    with pytest.raises(SanitizeError, match="failed"):
+        bad.generate([req()])
