@@ -34,6 +34,7 @@ class SegmentOutcome:
     attempts: int = 0  # candidate rounds used by its slowest chunk
     gate: GateResult | None = None  # whole-segment decision
     reason: str = ""
+    failures: dict[int, str] = field(default_factory=dict)  # chunk index -> last gate failure
     new_text: str | None = None  # the reassembled segment, once it passed
 
     @property
@@ -153,9 +154,14 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
             if res.passed:
                 j.done = True
                 j.outcome.rewrites[j.index] = text
-                j.outcome.reason = ""
+                j.outcome.failures.pop(j.index, None)
             else:
-                j.outcome.reason = f"chunk {j.index}: {res.reason}"
+                j.outcome.failures[j.index] = res.reason
+    for ro in outcomes:
+        for so in ro.segments:
+            if so.failures:
+                i = min(so.failures)
+                so.reason = f"chunk {i}: {so.failures[i]}"
     _finish(outcomes, gcfg, embedder)
     return outcomes
 

@@ -116,7 +116,8 @@ def files(tmp_path):
 
 
 FAST = ["--epochs", "1", "--lr", "1e-3", "--batch-size", "4", "--max-length", "64",
-        "--bootstrap", "20", "--neighbours", "2", "--spv-pairs", "1", "--device", "cpu"]
+        "--bootstrap", "20", "--neighbours", "2", "--spv-pairs", "1", "--spv-new-tokens", "16",
+        "--device", "cpu"]
 
 
 def _run(args, capsys):

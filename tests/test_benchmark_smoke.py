@@ -6,22 +6,54 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import sys
 
 import pytest
 
 from conftest import REPO
-
-pytestmark = pytest.mark.slow
 
 
 def _load_benchmark():
     spec = importlib.util.spec_from_file_location(
         "privacy_utility", REPO / "benchmarks" / "privacy_utility.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["privacy_utility"] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 
 
+def _setting(kind, auc, ppl, **extra):
+    return {"kind": kind, "perplexity": ppl, "attacks": {"loss": {"auc": auc - 0.1},
+                                                          "reference": {"auc": auc}}, **extra}
+
+
+def test_target_verdict_and_best_soft_follow_the_numbers():
+    bench = _load_benchmark()
+    res = {"no-defense": _setting("none", 0.95, 20.0),
+           "soft-0.3": _setting("soft", 0.70, 20.5),
+           "soft-0.5": _setting("soft", 0.54, 21.9),  # within 0.05 of 0.5, +9.5% perplexity
+           "soft-1.0": _setting("soft", 0.50, 25.0)}  # private but +25% perplexity
+    assert bench.best_soft(res) == "soft-0.5"
+    verdict = bench.target_verdict({"settings": res})
+    assert verdict["reached"] is True and verdict["settings"] == ["soft-0.5"]
+    res["soft-0.5"] = _setting("soft", 0.60, 21.9)
+    verdict = bench.target_verdict({"settings": res})
+    assert verdict["reached"] is False and verdict["closest"] == "soft-0.5"
+    assert verdict["auc_excess"] == pytest.approx(0.05)
+    # The full suite's attacks count: a stronger ensemble AUC decides the strongest attack.
+    res["soft-0.5"]["full"] = {"attacks": {"ensemble": {"auc": 0.9}}}
+    assert bench.strongest(bench.attacks_of(res["soft-0.5"])) == "ensemble"
+
+
+def test_setting_names_parse():
+    bench = _load_benchmark()
+    assert bench.parse_setting("soft-0.3").ratio == 0.3
+    assert bench.parse_setting("random-0.5").kind == "random"
+    with pytest.raises(SystemExit):
+        bench.parse_setting("soft-2")
+
+
+@pytest.mark.slow
 def test_quick_benchmark_writes_finite_results(shared_data, tmp_path):
     bench = _load_benchmark()
     out = tmp_path / "out"
@@ -56,13 +88,23 @@ def test_quick_benchmark_writes_finite_results(shared_data, tmp_path):
         assert f"| {name}" in text
     assert "Quick mode" in text and data["command"] in text
 
-    # Rerunning resumes from the per-setting cache: no setting is recomputed.
-    again = bench.main(["--quick", "--domains", "pubmed_abstracts", "--members", "8",
-                        "--nonmembers", "8", "--validation", "4", "--max-length", "64",
-                        "--bootstrap", "20", "--out", str(out),
+    # A rerun resumes from the per-setting cache (no cheap result is recomputed); with
+    # --full-suite it retrains only no-defense and the best SOFT setting (deterministic) and adds
+    # neighbourhood, SPV-MIA and the ensemble to them.
+    again = bench.main(["--quick", "--full-suite", "--domains", "pubmed_abstracts",
+                        "--members", "8", "--nonmembers", "8", "--validation", "4",
+                        "--max-length", "64", "--bootstrap", "20", "--out", str(out),
                         "--cache-dir", str(tmp_path / "cache")])
     first = report["domains"][0]["settings"]
-    second = again["domains"][0]["settings"]
-    assert {k: v["attacks"] for k, v in first.items()} == {
-        k: v["attacks"] for k, v in second.items()}
-    assert again["domains"][0]["seconds"] < report["domains"][0]["seconds"]
+    second = again["domains"][0]
+    for name, res in second["settings"].items():
+        assert res["attacks"] == first[name]["attacks"], name
+        assert res["times"]["train"] == first[name]["times"]["train"], name  # from the cache
+    best = second["best_soft"]
+    assert best == "soft-0.5"
+    for name in ("no-defense", best):
+        full = second["settings"][name]["full"]["attacks"]
+        assert set(full) == set(bench.FULL_ATTACKS), name
+        assert all(0.0 <= m["auc"] <= 1.0 for m in full.values()), name
+    assert "full" not in second["settings"]["random-0.5"]
+    assert "ensemble" in (out / "RESULTS.md").read_text().lower()
