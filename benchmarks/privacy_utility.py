@@ -336,9 +336,10 @@ class DomainRun:
     def __init__(self, ctx: Ctx, domain: str):
         self.ctx, self.domain = ctx, domain
         a = ctx.args
+        tokenizer = ctx.base_lm().tokenizer  # loads the model once, outside the split's time
         t = time.time()
         self.split = make_split(domain, a.members, a.nonmembers, a.validation, a.seed,
-                                a.max_chars, ctx.base_lm().tokenizer, ctx.train.max_length)
+                                a.max_chars, tokenizer, ctx.train.max_length)
         self.times = {"split": round(time.time() - t, 1)}
         self.dir = ctx.cache_dir / domain
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -789,7 +790,8 @@ def to_markdown(report: dict) -> str:
               f"unique text{_chars(report)}). Base model validation perplexity {_fmt(dom['base_perplexity'], 2)}. "
               f"Shared stages (s): split {_secs(st, 'split')}, warm-up scoring "
               f"{_secs(st, 'score')} ({dom['scorer'] or 'not needed'}), duplicate groups "
-              f"{_secs(st, 'dedup')}, base-model statistics {_secs(st, 'base_stats')}.", "",
+              f"{_secs(st, 'dedup')}, base-model validation perplexity {_secs(st, 'base_stats')}.",
+              "",
               f"**Target: {dom['target']['text']}.**", "",
               "| setting | trained on | paraphrased | dropped | strongest attack | AUC [95% CI] "
               "| TPR@1%FPR | val. ppl | vs no-defense | target | paraphrase s | train s | "

@@ -219,3 +219,25 @@ def test_holdout_fraction_splits_sanitizes_and_compares(tiny_folder, tmp_path, c
     assert report["counts"] == {"members": 8, "nonmembers": 8}
     assert report["changed_by_protection"] >= 1  # the echo rewrite changed selected members
     assert "--holdout-fraction" in report["notes"][0]
+
+
+def test_holdout_sanitize_settings_from_toml_then_flags(tmp_path):
+    from sanitize.audit.config import sanitize_config_for_holdout
+    from sanitize.config import TrainConfig
+    from sanitize.errors import InputError
+
+    toml = tmp_path / "s.toml"
+    toml.write_text('[select]\nratio = 0.3\n[paraphrase]\nbackend = "echo"\ncandidates = 2\n'
+                    '[score]\nscore = "loss"\n[score.train]\nepochs = 0.5\n')
+    train = TrainConfig(epochs=3, seed=7, max_length=96, device="cpu")
+    cfg = sanitize_config_for_holdout(str(toml), train, None)
+    assert cfg.select.ratio == 0.3 and cfg.paraphrase.backend == "echo"
+    assert cfg.paraphrase.candidates == 2 and cfg.score.score == "loss"
+    # The warm-up keeps its own epochs; seed, device and max length follow the audit.
+    assert cfg.score.train.epochs == 0.5 and cfg.score.train.seed == 7
+    assert cfg.score.train.max_length == 96
+    cfg = sanitize_config_for_holdout(str(toml), train, None, ratio=0.8, backend="local")
+    assert cfg.select.ratio == 0.8 and cfg.paraphrase.backend == "local"
+    toml.write_text("[select]\nratioo = 1\n")
+    with pytest.raises(InputError, match="ratioo"):
+        sanitize_config_for_holdout(str(toml), train, None)

@@ -110,6 +110,11 @@ class _Attacker:
             for x in self.attacks:
                 if x.needs & {"reference", "spv"}:
                     skipped[x.name] = "needs a reference (base) model: pass --reference"
+        others = [x for x in self.attacks if x.name not in skipped and x.name != "ensemble"]
+        if "ensemble" in cfg.attacks and not others:
+            skipped["ensemble"] = "needs at least one other attack to combine"
+        elif "ensemble" in cfg.attacks and min(ts.labels.sum(), (ts.labels == 0).sum()) < 2:
+            skipped["ensemble"] = "needs at least 2 members and 2 non-members for its folds"
         attacks = [x for x in self.attacks if x.name not in skipped]
         self.log(f"[{label}] token statistics of {len(ts)} texts")
         f = Features(labels=ts.labels, zlib_bytes=ts.zlib_bytes, seed=cfg.seed,
