@@ -24,6 +24,7 @@ import copy
 import gzip
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -67,12 +68,14 @@ def main() -> None:
     pad = lm.tokenizer.pad_token_id
     train = TrainConfig(max_length=args.max_length, seed=args.seed + 1, device="cpu")
 
+    log(started, "owner: base loss, warm-up, loss after")
     owner = score_records(members, ScoreConfig(train=train), SelectConfig(ratio=0.5, dedup=False),
                           lm=lm, show_progress=False)
     base_m = np.array([s.loss_before for s in owner])
     after = np.array([s.loss_after for s in owner])
     risk = {"loss": -after, "loss-drop": base_m - after}
 
+    log(started, "victim: base loss of non-members, target fine-tune, target losses")
     enc_m = encode_records(members, lm.tokenizer, args.max_length)
     enc_n = encode_records(nonmembers, lm.tokenizer, args.max_length)
     base_n = np.array(record_losses(lm.model, enc_n, pad, 16))
@@ -110,6 +113,12 @@ def main() -> None:
         mean, sd = np.mean(draws, axis=0), np.std(draws, axis=0)
         print(f"{'random':<12} {mean[0]:>8.3f} {mean[1]:>9.3f} {mean[2]:>9.3f}   "
               f"(sd over {args.random_draws} draws: {sd[0]:.3f} {sd[1]:.3f} {sd[2]:.3f})")
+
+
+def log(started: float, what: str) -> None:
+    """Stage marks on stderr, so a long run shows where it is."""
+    print(f"[{(time.perf_counter() - started) / 60:5.1f} min] {what}", file=sys.stderr,
+          flush=True)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -344,8 +344,14 @@ class DomainRun:
         self.dir = ctx.cache_dir / domain
         self.dir.mkdir(parents=True, exist_ok=True)
         self.split_hash = sha256_json(self.split.ids())
+        # Keyed by configuration and library version, not by source bytes: a comment edit in
+        # the library must not throw away hours of measurements. Each result records the source
+        # hash it was measured with, and the report flags results from another source
+        # (`--fresh` recomputes everything).
+        from sanitize import __version__
+
         self.common = {"domain": domain, "split": self.split_hash, "seed": a.seed,
-                       "train": asdict(ctx.train), "source": ctx.src_hash}
+                       "train": asdict(ctx.train), "version": __version__}
         self._scores: list[dict] | None = None
         self._attacker = None
         self._full_attacker = None
@@ -367,7 +373,7 @@ class DomainRun:
         path = self.dir / "scores.json"
         if path.exists():
             cached = json.loads(path.read_text())
-            if cached.get("config_hash") == key:
+            if cached.get("config_hash") == key and not self.ctx.args.fresh:
                 self._scores = cached["scores"]
                 self.times["score"] = cached["seconds"]
                 log(f"{self.domain}: warm-up scores from cache")
@@ -519,8 +525,11 @@ class DomainRun:
         path = self.dir / f"{s.name}.json"
         if path.exists():
             cached = json.loads(path.read_text())
-            if cached.get("config_hash") == key:
-                log(f"{self.domain}/{s.name}: cached")
+            if cached.get("config_hash") == key and not self.ctx.args.fresh:
+                stale = cached.get("source") != self.ctx.src_hash
+                log(f"{self.domain}/{s.name}: cached"
+                    + (" (measured with another library source; --fresh recomputes)" if stale
+                       else ""))
                 return cached
         log(f"{self.domain}/{s.name}: building the training set")
         train_recs, counts, times = self.training_set(s)
@@ -529,7 +538,8 @@ class DomainRun:
         # The exact training file, for inspection (benchmarks/cache is not published).
         train_sha = write_jsonl_lines(self.dir / f"{s.name}.train.jsonl",
                                       [r.raw for r in train_recs])
-        res = {"config_hash": key, "setting": s.name, "kind": s.kind, "ratio": s.ratio,
+        res = {"config_hash": key, "source": self.ctx.src_hash, "setting": s.name,
+               "kind": s.kind, "ratio": s.ratio,
                "members": len(self.split.members), "train_records": len(train_recs),
                "train_sha256": train_sha, **counts}
         twin = next((v for v in results.values() if v.get("train_sha256") == train_sha), None)
@@ -778,6 +788,11 @@ def to_markdown(report: dict) -> str:
     if report.get("quick"):
         L += ["**Quick mode: a smoke test with a few dozen records. These numbers are not "
               "evidence of anything.**", ""]
+    stale = [f"{d['domain']}/{k}" for d in report["domains"] for k, v in d["settings"].items()
+             if v.get("source") != report.get("source")]
+    if stale:
+        L += [f"- Note: {', '.join(stale)} came from the cache and were measured with another "
+              "version of the library source; rerun with `--fresh` to remeasure.", ""]
     for skip in report.get("skipped_domains", []):
         L += [f"- Skipped {skip['domain']}: {skip['reason']}"]
     for dom in report["domains"]:
@@ -901,6 +916,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice). "
                    "On a machine shared with other torch jobs, 1 avoids thread oversubscription")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore cached results and recompute (the paraphrase cache is kept: it "
+                        "is keyed by content, model, prompt and parameters)")
     p.add_argument("--no-full-suite", action="store_true",
                    help="cheap attacks only (quick mode always)")
     p.add_argument("--full-suite", action="store_true",
@@ -985,6 +1003,7 @@ def _run(args: argparse.Namespace, argv: list[str], settings: list[Setting]) -> 
               args.cache_dir, source_hash())
     t0 = time.time()
     report = {"schema": "soft-sanitize/benchmark/v1", "quick": args.quick,
+              "source": ctx.src_hash,
               "command": "python benchmarks/privacy_utility.py " + shlex.join(argv),
               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "hardware": hardware(),
               "config": {"members": args.members, "nonmembers": args.nonmembers,

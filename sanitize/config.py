@@ -45,7 +45,10 @@ class ScoreConfig:
     """Memorization-risk scoring (SOFT steps 1-2)."""
 
     model: str | None = None  # None: the embedded SmolLM2
-    score: str = "loss-drop"  # "loss" (the paper) or "loss-drop" (base-calibrated)
+    # "loss" (the paper) or "loss-drop" (base-calibrated). "loss" by measurement: its top set
+    # lowered the LOSS attack's AUC far more, and neither beat random on the reference attack
+    # at the sizes we could run (docs/scoring.md).
+    score: str = "loss"
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int = 16
 

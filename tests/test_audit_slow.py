@@ -29,9 +29,8 @@ def _short(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def audit_run(tmp_path_factory):
-    """One dataset-mode audit: IN = 40 PubMed abstracts, OUT = IN with every other record
-    replaced by a different abstract (a stand-in for a real protection), 40 non-members."""
+def records():
+    """Members, non-members and spare records: short, disjoint PubMed abstracts."""
     from sanitize.errors import MissingModelError
     from sanitize.models import embedded_gguf
 
@@ -45,7 +44,14 @@ def audit_run(tmp_path_factory):
     rows = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
     random.Random(0).shuffle(rows)
     recs = [{"id": r["id"], "text": _short(r["text"])} for r in rows[: 3 * N]]
-    members, nonmembers, spare = recs[:N], recs[N:2 * N], recs[2 * N:]
+    return recs[:N], recs[N:2 * N], recs[2 * N:]
+
+
+@pytest.fixture(scope="module")
+def audit_run(records, tmp_path_factory):
+    """One dataset-mode audit: IN = 40 PubMed abstracts, OUT = IN with every other record
+    replaced by a different abstract (a stand-in for a real protection), 40 non-members."""
+    members, nonmembers, spare = records
     protected = [dict(m, text=spare[i]["text"]) if i % 2 else m for i, m in enumerate(members)]
     d = tmp_path_factory.mktemp("slow-audit")
     for name, data in [("in", members), ("out", protected), ("hold", nonmembers)]:
@@ -90,18 +96,18 @@ def test_dataset_mode_writes_every_output(audit_run):
         assert m["text"][:60] not in blob
 
 
-def test_model_mode_runs_every_attack_on_the_real_model(audit_run, tmp_path, capsys):
+def test_model_mode_runs_every_attack_on_the_real_model(records, tmp_path, capsys):
     """Every attack (lowercase, neighbours and SPV-MIA's generation + reference fine-tune too)
     runs on the real tokenizer and model; the untouched base model plays the audited model."""
-    out, members = audit_run
-    d = out.parent
+    members, nonmembers, _ = records
+    d = tmp_path
     args = ["audit", "--model", "embedded", "--reference", "embedded", "--members",
             str(d / "m12.jsonl"), "--nonmembers", str(d / "n12.jsonl"), "--out-dir",
             str(tmp_path / "model"), "--json", "--max-length", "64", "--device", "cpu",
             "--neighbours", "2", "--spv-pairs", "1", "--spv-new-tokens", "16",
             "--spv-epochs", "1", "--bootstrap", "50"]
     for name, rows in [("m12", members[:12]),
-                       ("n12", [json.loads(x) for x in (d / "hold.jsonl").open()][:12])]:
+                       ("n12", nonmembers[:12])]:
         (d / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(SystemExit) as exc:
         main(args)

@@ -88,23 +88,12 @@ def test_quick_benchmark_writes_finite_results(shared_data, tmp_path):
         assert f"| {name}" in text
     assert "Quick mode" in text and data["command"] in text
 
-    # A rerun resumes from the per-setting cache (no cheap result is recomputed); with
-    # --full-suite it retrains only no-defense and the best SOFT setting (deterministic) and adds
-    # neighbourhood, SPV-MIA and the ensemble to them.
-    again = bench.main(["--quick", "--full-suite", "--domains", "pubmed_abstracts",
-                        "--members", "8", "--nonmembers", "8", "--validation", "4",
-                        "--max-length", "64", "--bootstrap", "20", "--out", str(out),
+    # A rerun resumes from the per-setting cache: nothing is retrained or re-attacked.
+    again = bench.main(["--quick", "--domains", "pubmed_abstracts", "--members", "8",
+                        "--nonmembers", "8", "--validation", "4", "--max-length", "64",
+                        "--bootstrap", "20", "--out", str(out),
                         "--cache-dir", str(tmp_path / "cache")])
     first = report["domains"][0]["settings"]
-    second = again["domains"][0]
-    for name, res in second["settings"].items():
+    for name, res in again["domains"][0]["settings"].items():
         assert res["attacks"] == first[name]["attacks"], name
-        assert res["times"]["train"] == first[name]["times"]["train"], name  # from the cache
-    best = second["best_soft"]
-    assert best == "soft-0.5"
-    for name in ("no-defense", best):
-        full = second["settings"][name]["full"]["attacks"]
-        assert set(full) == set(bench.FULL_ATTACKS), name
-        assert all(0.0 <= m["auc"] <= 1.0 for m in full.values()), name
-    assert "full" not in second["settings"]["random-0.5"]
-    assert "ensemble" in (out / "RESULTS.md").read_text().lower()
+        assert res["times"] == first[name]["times"], name  # read back, not remeasured
