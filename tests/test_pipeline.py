@@ -61,6 +61,8 @@ def embedder():
 
 
 def run_echo(records, embedder, mode="reverse", fields="trainable", **gate):
+    # The echo rewrite (reversed word order) scores MiniLM 0.74-0.92 on these sentences.
+    gate = {"min_similarity": 0.7, **gate}
     return obfuscate(records, EchoBackend(mode), ParaphraseConfig(fields=fields, candidates=2),
                      GateConfig(**gate), load_templates(), Cache(None), embedder)
 
@@ -114,7 +116,7 @@ def config(tmp_path, ratio=0.5, on_fail="drop", **kw):
         score=ScoreConfig(train=TrainConfig(batch_size=4, max_length=64)),
         select=SelectConfig(ratio=ratio, dedup=False),
         paraphrase=ParaphraseConfig(backend="echo", candidates=2),
-        gate=GateConfig(on_fail=on_fail), **kw)
+        gate=GateConfig(on_fail=on_fail, min_similarity=0.7), **kw)
 
 
 def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkeypatch):
@@ -138,7 +140,7 @@ def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkey
         else:
             original = json.loads(src)["text"]
             assert original not in line and original not in manifest_text
-            assert entry["similarity"] >= GateConfig.min_similarity and entry["attempts"] == 1
+            assert entry["similarity"] >= 0.7 and entry["attempts"] == 1
             assert entry["backend"] == "echo" and len(entry["segments"][0]["prompt_sha256"]) == 64
     assert json.loads(manifest_text)["outputs"]["output"]["records"] == 8
     assert not (tmp_path / "out.jsonl.rejected.jsonl").exists()
@@ -181,7 +183,7 @@ def cli(args, env=None, **kw):
 def sanitize_args(src, out, model_dir, *extra):
     return [src, out, "--model", model_dir, "--paraphraser", "echo", "--ratio", "1.0",
             "--no-dedup", "--batch-size", "4", "--max-length", "64",
-            "--paraphrase-batch-size", "2", *extra]
+            "--paraphrase-batch-size", "2", "--min-similarity", "0.7", *extra]
 
 
 def test_cli_logs_hide_text_unless_verbose_and_bad_input_exits_2(tmp_path, tiny_model_dir):
@@ -253,23 +255,19 @@ def test_resume_after_kill_gives_same_output_with_fewer_backend_calls(tmp_path, 
 @pytest.mark.slow
 def test_end_to_end_default_cli_on_real_data(tmp_path, shared_data):
     """`soft-sanitize IN OUT --ratio 0.3` on the embedded models, 8 real records."""
-    rows = []
-    for name in ("pubmed_abstracts", "stackexchange_chat"):
-        with gzip.open(shared_data / "mimir" / f"{name}.jsonl.gz", "rt") as fh:
-            for line in fh:
-                d = json.loads(line)
-                if "text" in d:  # short records keep the test within a few minutes on CPU
-                    d = {"messages": [{"role": "user", "content": "Summarise a study."},
-                                      {"role": "assistant", "content": d["text"]}], "id": d["id"]}
-                if len(d["messages"][-1]["content"]) < 700:
-                    rows.append(d)
-                if len(rows) in (4, 8):
-                    break
+    rows = []  # short abstracts keep the test within a few minutes on 2 CPU cores
+    with gzip.open(shared_data / "mimir" / "pubmed_abstracts.jsonl.gz", "rt") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if len(d["text"]) < 700:
+                rows.append(d)
+            if len(rows) == 8:
+                break
     src = tmp_path / "in.jsonl"
     write_jsonl(src, rows)
     out = tmp_path / "out.jsonl"
     started = time.time()
-    p = cli([src, out, "--ratio", "0.3", "--max-length", "192"])
+    p = cli([src, out, "--ratio", "0.3"])
     _, stderr = p.communicate(timeout=600)
     assert p.returncode == 0, stderr[-3000:]
     m = json.loads(Path(f"{out}.manifest.json").read_text())
@@ -283,6 +281,6 @@ def test_end_to_end_default_cli_on_real_data(tmp_path, shared_data):
     originals = {json.loads(line)["id"]: line for line in src.read_text().splitlines()}
     for e in m["records"]:
         if e["status"] == "obfuscated":
-            orig = json.loads(originals[e["id"]])["messages"][-1]["content"]
+            orig = json.loads(originals[e["id"]])["text"]
             assert orig not in out.read_text()
     print(f"end to end: {c} in {time.time() - started:.0f} s")
