@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gzip
-import json
 import random
 import sys
 import time

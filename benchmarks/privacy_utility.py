@@ -43,14 +43,13 @@ import copy
 import gc
 import hashlib
 import json
-import math
 import os
 import platform
 import random
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

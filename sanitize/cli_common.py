@@ -15,7 +15,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .config import TrainConfig, load_toml
+from .config import ScoreConfig, SelectConfig, TrainConfig, load_toml
+from .records import FORMAT_NAMES
 
 console = Console(stderr=True)
 
@@ -80,3 +81,53 @@ def train_config_from(kwargs: dict[str, Any]) -> TrainConfig:
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def scoring_options(f):
+    """IN's format plus the scoring and selection knobs shared by `sanitize` and `score`;
+    read them back with `score_select_configs(kwargs)`."""
+    opts = [
+        click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto",
+                     show_default=True, help="Record schema of IN."),
+        click.option("--skip-invalid", is_flag=True,
+                     help="Skip (and count) invalid lines instead of stopping at the first."),
+        click.option("--model", default=None,
+                     help="Proxy LM for scoring: a local HF folder or .gguf "
+                          "[default: embedded SmolLM2-135M]."),
+        click.option("--score", "score_kind", type=click.Choice(["loss", "loss-drop"]),
+                     default=ScoreConfig.score, show_default=True,
+                     help="loss: low post-warm-up loss is risky (the paper); loss-drop: base "
+                          "loss minus post-warm-up loss. See docs/scoring.md."),
+        click.option("--ratio", type=click.FloatRange(0, 1), default=None,
+                     help=f"Share of records to select, riskiest first "
+                          f"[default: {SelectConfig.ratio}]."),
+        click.option("--threshold", type=float, default=None,
+                     help="Select every record with risk >= this instead of a ratio."),
+        click.option("--no-dedup", is_flag=True,
+                     help="Do not group duplicates (by default a group is selected whole)."),
+        click.option("--near-dup-similarity", type=click.FloatRange(0, 1, min_open=True),
+                     default=SelectConfig.near_duplicate_similarity, show_default=True,
+                     help="Embedding cosine at which two records count as near-duplicates."),
+        click.option("--eval-batch-size", type=int, default=ScoreConfig.eval_batch_size,
+                     show_default=True, help="Records per scoring batch."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return train_options(f)
+
+
+def score_select_configs(kwargs: dict[str, Any]) -> tuple[ScoreConfig, SelectConfig]:
+    """Pop the scoring/selection/training options from a command's kwargs into configs."""
+    ratio, threshold = kwargs.pop("ratio"), kwargs.pop("threshold")
+    if ratio is not None and threshold is not None:
+        raise click.UsageError("give --ratio or --threshold, not both")
+    train = train_config_from(kwargs)
+    for name in ("epochs", "method", "learning_rate", "batch_size", "max_length", "seed",
+                 "device"):
+        kwargs.pop(name)
+    score = ScoreConfig(model=kwargs.pop("model"), score=kwargs.pop("score_kind"), train=train,
+                        eval_batch_size=kwargs.pop("eval_batch_size"))
+    select = SelectConfig(ratio=ratio if ratio is not None else SelectConfig.ratio,
+                          threshold=threshold, dedup=not kwargs.pop("no_dedup"),
+                          near_duplicate_similarity=kwargs.pop("near_dup_similarity"))
+    return score, select

@@ -7,24 +7,17 @@ text of a record appears nowhere in it (ids of records without one are line numb
 """
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import asdict
-from importlib import metadata
 
-from . import __version__
+from .versions import package_versions
 
 STATUSES = ("unchanged", "obfuscated", "dropped", "kept-original", "rejected-invalid")
 
 
 def versions() -> dict:
-    out = {"soft-sanitize": __version__, "python": platform.python_version()}
-    for pkg in ("torch", "transformers", "sentence-transformers", "rapidfuzz", "httpx", "vllm"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return package_versions("torch", "transformers", "sentence-transformers", "rapidfuzz", "httpx",
+                            "vllm")
 
 
 def record_entry(score, status: str, outcome, backend, seed: int, prompts: dict) -> dict:

@@ -141,7 +141,6 @@ def load_lm(spec: str | None = None, device: str = "auto", dtype=None,
     """Load a causal LM and its tokenizer from the embedded GGUF, a GGUF file, a local HF
     folder, a PEFT adapter folder (over `base_model` or the adapter's recorded base), or a hub
     id already in the local cache."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()

@@ -5,7 +5,6 @@ import json
 import math
 import random
 import string
-from pathlib import Path
 
 import pytest
 

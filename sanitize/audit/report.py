@@ -10,14 +10,12 @@ import csv
 import datetime as _dt
 import html
 import io
-import platform
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from ..versions import package_versions
 from ..io import atomic_writer, write_json
 from .metrics import FPR_BOUNDS, roc_curve
 from .run import AuditResult, ModelResult
@@ -30,13 +28,7 @@ TOP_EXPOSED = 10
 
 
 def _versions() -> dict:
-    out = {"soft-sanitize": __version__, "python": platform.python_version()}
-    for pkg in ("torch", "transformers", "peft", "scikit-learn", "numpy", "scipy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
+    return package_versions("torch", "transformers", "peft", "scikit-learn", "numpy", "scipy")
 
 
 def _tpr1(m: ModelResult, attack: str) -> str:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import click
 
-from ..cli_common import (config_option, console, emit_json, json_option, train_config_from,
-                          train_options)
-from ..config import (GateConfig, ParaphraseConfig, SanitizeConfig, ScoreConfig, SelectConfig)
-from ..records import FORMAT_NAMES
+from ..cli_common import (config_option, console, emit_json, json_option, score_select_configs,
+                          scoring_options)
+from ..config import GateConfig, ParaphraseConfig, SanitizeConfig
 
 P, G = ParaphraseConfig, GateConfig
 
@@ -14,20 +13,7 @@ P, G = ParaphraseConfig, GateConfig
 @click.command("sanitize")
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto",
-              show_default=True, help="Record schema of IN.")
-@click.option("--skip-invalid", is_flag=True,
-              help="Skip invalid lines (counted in the manifest) instead of stopping.")
-# -- scoring and selection (as `soft-sanitize score`)
-@click.option("--model", default=None,
-              help="Proxy LM for scoring: a local HF folder or .gguf [default: embedded SmolLM2].")
-@click.option("--score", "score_kind", type=click.Choice(["loss", "loss-drop"]),
-              default=ScoreConfig.score, show_default=True, help="Risk score (see docs/scoring.md).")
-@click.option("--ratio", type=click.FloatRange(0, 1), default=None,
-              help=f"Share of records to obfuscate, riskiest first [default: {SelectConfig.ratio}].")
-@click.option("--threshold", type=float, default=None,
-              help="Obfuscate every record with risk >= this instead of a ratio.")
-@click.option("--no-dedup", is_flag=True, help="Do not select duplicate groups as a whole.")
+@scoring_options
 # -- paraphrasing
 @click.option("--paraphraser", type=click.Choice(["local", "openai", "vllm", "echo"]),
               default=P.backend, show_default=True, help="Paraphrase backend.")
@@ -78,15 +64,13 @@ P, G = ParaphraseConfig, GateConfig
               help="Score and select, rewrite with the fake echo backend, write nothing.")
 @click.option("--verbose", "-v", is_flag=True,
               help="Log each rewrite next to its original (prints record text).")
-@train_options
 @json_option
 @config_option
-def command(input_path, output_path, fmt, skip_invalid, model, score_kind, ratio, threshold,
-            no_dedup, paraphraser, paraphrase_model, api_base, api_key_env, concurrency, timeout,
+def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_model, api_base, api_key_env, concurrency, timeout,
             retries, temperature, max_new_tokens, candidates, paraphrase_batch_size,
             prompt_file, content_type, fields, min_similarity, max_overlap, max_common_span,
             min_length_ratio, max_length_ratio, on_fail, cache_path, dry_run, verbose, as_json,
-            **train_kwargs):
+            **options):
     """Obfuscate the records of IN most exposed to membership inference; write OUT.
 
     Scores every record (a short warm-up fine-tune), selects the riskiest --ratio, rewrites
@@ -101,24 +85,20 @@ def command(input_path, output_path, fmt, skip_invalid, model, score_kind, ratio
       soft-sanitize train.jsonl protected.jsonl --paraphraser openai \\
           --api-base http://localhost:8000/v1 --concurrency 16
     """
-    if ratio is not None and threshold is not None:
-        raise click.UsageError("give --ratio or --threshold, not both")
+    score, select = score_select_configs(options)
     if as_json and output_path == "-":
         raise click.UsageError("--json prints on stdout; write OUT to a file")
     from ..pipeline import run
 
-    train = train_config_from(train_kwargs)
     cfg = SanitizeConfig(
         input=input_path, output=output_path, fmt=fmt, skip_invalid=skip_invalid,
-        score=ScoreConfig(model=model, score=score_kind, train=train),
-        select=SelectConfig(ratio=ratio if ratio is not None else SelectConfig.ratio,
-                            threshold=threshold, dedup=not no_dedup),
+        score=score, select=select,
         paraphrase=ParaphraseConfig(
             backend=paraphraser, model=paraphrase_model, api_base=api_base,
             api_key_env=api_key_env, temperature=temperature, max_new_tokens=max_new_tokens,
             candidates=candidates, batch_size=paraphrase_batch_size, concurrency=concurrency,
             timeout=timeout, retries=retries, prompt_file=prompt_file,
-            content_type=content_type, fields=fields, seed=train.seed),
+            content_type=content_type, fields=fields, seed=score.train.seed),
         gate=GateConfig(min_similarity=min_similarity, max_overlap=max_overlap,
                         max_common_span=max_common_span, min_length_ratio=min_length_ratio,
                         max_length_ratio=max_length_ratio, on_fail=on_fail),
