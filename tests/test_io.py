@@ -105,3 +105,14 @@ def test_gzip_output_roundtrip(tmp_path):
     write_jsonl_lines(dest, [json.dumps({"text": "x"})])
     assert gzip.open(dest, "rt").read() == '{"text": "x"}\n'
     assert read_dataset(str(dest)).records[0].data == {"text": "x"}
+
+
+def test_stdin_and_stdout(monkeypatch, capsys):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GOOD.encode())))
+    ds = read_dataset("-")
+    assert [r.data["text"] for r in ds.records] == ["hello", "world"]
+    write_jsonl_lines("-", [r.raw for r in ds.records])
+    assert capsys.readouterr().out == GOOD
