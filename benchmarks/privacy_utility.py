@@ -410,7 +410,10 @@ class DomainRun:
 
             base = self.ctx.base_lm()
             tok, L = base.tokenizer, self.ctx.train.max_length
-            self.ts = build_textset(self.split.members, self.split.nonmembers, tok, L)
+            from sanitize.io import Dataset
+
+            self.ts = build_textset(Dataset("members", "auto", self.split.members),
+                                    Dataset("non-members", "auto", self.split.nonmembers), tok, L)
             self.val_enc = [encode(r.example(), tok, L) for r in self.split.validation]
             self._attacker = make_attacker(self.ctx.audit_cheap, self.ts, tok, base.model,
                                            self.val_enc)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import SanitizeError
-from .records import Example
+from .errors import InputError, SanitizeError
+from .records import Example, Record
 
 # Used only when a tokenizer ships no chat template (tiny test tokenizers, base models):
 # ChatML, the format of the embedded SmolLM2.
@@ -104,3 +104,15 @@ def encode(example: Example, tokenizer, max_length: int | None = None) -> Encode
             raise MaskError(f"no trainable token is left within --max-length {max_length} "
                             f"(the record has {full_length} tokens); raise --max-length")
     return Encoded(ids, mask, truncated, full_length)
+
+
+def encode_records(records: list[Record], tokenizer, max_length: int | None,
+                   source_path: str = "<input>") -> list[Encoded]:
+    """Encode every record; a record that cannot be masked is an input error at its line."""
+    out = []
+    for r in records:
+        try:
+            out.append(encode(r.example(), tokenizer, max_length))
+        except MaskError as exc:
+            raise InputError(f"record {r.id!r}: {exc}", source_path, r.line_no) from None
+    return out

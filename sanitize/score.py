@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 
 from .config import ScoreConfig, SelectConfig
 from .dedup import duplicate_groups
-from .encoding import Encoded, MaskError, encode
+from .encoding import Encoded, encode_records
 from .errors import InputError, SanitizeError
 from .io import write_jsonl_lines
 from .models import LoadedLM
@@ -77,18 +77,6 @@ def progress_bar(description: str, total: int, show: bool) -> Iterator[Callable[
 
 # ---------------------------------------------------------------------------------------------
 # Steps
-
-
-def encode_records(records: list[Record], tokenizer, max_length: int | None,
-                   source_path: str = "<input>") -> list[Encoded]:
-    """Encode every record; a record that cannot be masked is an input error at its line."""
-    out = []
-    for r in records:
-        try:
-            out.append(encode(r.example(), tokenizer, max_length))
-        except MaskError as exc:
-            raise InputError(f"record {r.id!r}: {exc}", source_path, r.line_no) from None
-    return out
 
 
 def record_losses(model, encoded: list[Encoded], pad_id: int, batch_size: int,

@@ -130,7 +130,10 @@ def memorised():
                for i, t in enumerate(MEMBERS)]
     nonmembers = [make_record(i + 1, "", {"id": f"n{i}", "text": t}, "text", "x")
                   for i, t in enumerate(NONMEMBERS)]
-    ts = build_textset(members, nonmembers, lm.tokenizer, 128)
+    from sanitize.io import Dataset
+
+    ts = build_textset(Dataset("m", "text", members), Dataset("n", "text", nonmembers),
+                       lm.tokenizer, 128)
     cfg = TrainConfig(epochs=40, learning_rate=3e-3, batch_size=5, max_length=128, seed=0)
     target = fine_tune(copy.deepcopy(base), ts.encoded[:5], lm.tokenizer.pad_token_id, cfg)
     return lm, base, target, ts, cfg

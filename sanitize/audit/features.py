@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..encoding import Encoded, encode
-from ..records import Example, Record
+from ..encoding import Encoded, encode, encode_records
+from ..io import Dataset
+from ..records import Example
 from ..token_stats import TokenStats, token_stats
 from .perturb import lowercase_example, neighbour_examples
 
@@ -33,15 +34,17 @@ class TextSet:
         return len(self.ids)
 
 
-def build_textset(members: list[Record], nonmembers: list[Record], tokenizer,
+def build_textset(members: Dataset, nonmembers: Dataset, tokenizer,
                   max_length: int) -> TextSet:
-    records = list(members) + list(nonmembers)
-    examples = [r.example() for r in records]
+    """Members then non-members; a record that cannot be encoded is an input error naming
+    its own file and line."""
+    records = members.records + nonmembers.records
     return TextSet(
         ids=[r.id for r in records],
-        labels=np.array([1] * len(members) + [0] * len(nonmembers)),
-        examples=examples,
-        encoded=[encode(ex, tokenizer, max_length) for ex in examples],
+        labels=np.array([1] * len(members.records) + [0] * len(nonmembers.records)),
+        examples=[r.example() for r in records],
+        encoded=(encode_records(members.records, tokenizer, max_length, members.path)
+                 + encode_records(nonmembers.records, tokenizer, max_length, nonmembers.path)),
         zlib_bytes=np.array([len(zlib.compress(r.trainable_text().encode("utf-8")))
                              for r in records], dtype=np.float64),
     )

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..encoding import Encoded, encode
+from ..encoding import Encoded, encode_records
 from ..errors import InputError
 from ..io import Dataset, read_dataset, write_jsonl_lines
 from ..models import load_lm, pick_device
@@ -78,10 +78,6 @@ def _read(path: str, fmt: str, role: str, data: dict) -> Dataset:
     data[role] = {"path": str(path), "sha256": ds.sha256, "records": len(ds.records),
                   "format": ds.fmt}
     return ds
-
-
-def _encode_all(records, tokenizer, max_length: int) -> list[Encoded]:
-    return [encode(r.example(), tokenizer, max_length) for r in records]
 
 
 class _Attacker:
@@ -160,7 +156,7 @@ class _Attacker:
 def _ppl_data(cfg: AuditConfig, nonmember_encoded, tokenizer, data) -> tuple[list, str]:
     if cfg.validation:
         val = _read(cfg.validation, cfg.fmt, "validation", data)
-        return (_encode_all(val.records, tokenizer, cfg.train.max_length),
+        return (encode_records(val.records, tokenizer, cfg.train.max_length, val.path),
                 f"the {len(val.records)} validation records ({cfg.validation})")
     return nonmember_encoded, (f"the {len(nonmember_encoded)} non-members (no --validation "
                                "file; they are held out from every fine-tune)")
@@ -188,7 +184,7 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
     log(f"loading base model {cfg.base_model or 'embedded SmolLM2-135M'} on {device}")
     base = load_lm(cfg.base_model, device)
     tok = base.tokenizer
-    ts = build_textset(original.records, nonmembers.records, tok, cfg.train.max_length)
+    ts = build_textset(original, nonmembers, tok, cfg.train.max_length)
     ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(original.records):], tok, data)
     prot_by_id = {r.id: r for r in protected.records}
     changed = {r.id for r in original.records
@@ -201,7 +197,7 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
     results = []
     for label, ds, desc in [("original", original, "fine-tuned on the original data"),
                             ("protected", protected, "fine-tuned on the protected data")]:
-        train_enc = _encode_all(ds.records, tok, cfg.train.max_length)
+        train_enc = encode_records(ds.records, tok, cfg.train.max_length, ds.path)
         log(f"[{label}] fine-tuning on {len(train_enc)} records "
             f"({cfg.train.method}, {cfg.train.epochs:g} epochs, seed {cfg.train.seed})")
         t = time.time()
@@ -256,7 +252,7 @@ def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
     else:
         notes.append("no --reference given: the reference attack and SPV-MIA were skipped")
     tok = target.tokenizer
-    ts = build_textset(members.records, nonmembers.records, tok, cfg.train.max_length)
+    ts = build_textset(members, nonmembers, tok, cfg.train.max_length)
     ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(members.records):], tok, data)
     notes += _truncation_note("member", ts.encoded[:len(members.records)], cfg.train.max_length)
     attacker = _Attacker(cfg, ts, tok, base.model if base else None, "base" if base else None,
