@@ -60,6 +60,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 DATA_DIR = REPO.parent / "shared" / "data" / "mimir"
 DOMAINS = {"pubmed_abstracts": "text", "github": "code", "stackexchange_chat": "chat"}
+# Training window per domain (tokens), unless --max-length is given. 128 keeps the CPU run
+# within hours; chats need 256 because their (untrained) questions alone often fill 128.
+WINDOWS = {"pubmed_abstracts": 128, "github": 128, "stackexchange_chat": 256}
 SETTINGS = ("no-defense", "soft-0.3", "soft-0.5", "soft-1.0", "random-0.5", "dedup-only")
 QUICK_SETTINGS = ("no-defense", "soft-0.5", "random-0.5", "dedup-only")
 CHEAP_ATTACKS = ("loss", "zlib", "lowercase", "mink", "minkpp", "reference")
@@ -70,8 +73,11 @@ TITLES = {"loss": "LOSS", "zlib": "zlib", "lowercase": "lowercase", "mink": "Min
 TARGET_AUC_MARGIN = 0.05  # issue 6: strongest AUC within 0.05 of 0.5 ...
 TARGET_PPL_RISE = 0.10  # ... with validation perplexity at most +10% over no-defense
 DEFAULT_OUT = REPO / "benchmarks" / "RESULTS.md"
-DEFAULT_CACHE = REPO / "benchmarks" / "cache"
-QUICK_DIR = DEFAULT_CACHE / "quick"  # gitignored: quick outputs never overwrite RESULTS.md
+# Per-domain results live in the repo (small JSON, no record text) so a later session or
+# machine resumes where a run stopped; bulky files beside them (training sets, paraphrase
+# cache) are gitignored.
+DEFAULT_CACHE = REPO / "benchmarks" / "results"
+QUICK_DIR = REPO / "benchmarks" / "cache" / "quick"  # gitignored: quick outputs never overwrite RESULTS.md
 
 
 def log(msg: str) -> None:
@@ -142,95 +148,100 @@ class Split:
 MIN_TRAINABLE_TOKENS = 8
 
 
+def fit_to_window(record, tokenizer, max_length: int, code: bool):
+    """The record, whole, within `max_length` tokens; or None.
+
+    A record that fits is kept as is. One that does not has its last segment (the abstract, the
+    source file, the chat's final answer) cut at the last line break (code) or word break that
+    fits, provided that segment is trainable and at least MIN_TRAINABLE_TOKENS of it remain.
+    Why: the trainer and the attacks only see the first `max_length` tokens while SOFT rewrites
+    the whole record; the first tokens of a paraphrased long record can cover other content
+    than the original's first tokens, which would make a defense look better than it is, and
+    paraphrasing text nobody trains on only costs time."""
+    from sanitize.encoding import MaskError, encode
+
+    def fitted(r):
+        try:
+            e = encode(r.example(), tokenizer, max_length)
+        except MaskError:
+            return None
+        return e if e.n_trainable >= MIN_TRAINABLE_TOKENS else None
+
+    enc = fitted(record)
+    if enc is None or not enc.truncated:
+        return None if enc is None else record
+    last = record.segments(trainable_only=False)[-1]
+    if not last.trainable:
+        return None
+    offsets = tokenizer(last.text, add_special_tokens=False,
+                        return_offsets_mapping=True)["offset_mapping"]
+    # enc.n_trainable of the segment's tokens are inside the window; leave room for the
+    # template's closing tokens, more on each retry (tokenization at a cut can shift by a few).
+    for slack in (2, 4, 8, 16):
+        keep = min(enc.n_trainable, len(offsets)) - slack
+        if keep < MIN_TRAINABLE_TOKENS:
+            return None
+        cut = last.text[:offsets[keep - 1][1]]
+        brk = cut.rfind("\n") if code else max(cut.rfind(" "), cut.rfind("\n"))
+        cut = (cut[:brk] if brk > len(cut) // 2 else cut).rstrip()
+        short = record.rebuilt({last.path: cut})
+        e = fitted(short)
+        if e is not None and not e.truncated:
+            return short
+    return None
+
+
 def make_split(domain: str, n_mem: int, n_non: int, n_val: int, seed: int,
                max_chars: int | None, tokenizer, max_length: int) -> Split:
-    """Fixed-seed shuffle, then members / non-members / validation, disjoint by trainable text
-    (exact duplicates of a text never sit on both sides of the membership line).
-
-    Eligible records have at least MIN_TRAINABLE_TOKENS trainable tokens within --max-length:
-    a chat record whose question fills the window has nothing a trainer learns or an attack
-    can score (the library rightly refuses such a record)."""
-    from sanitize.encoding import MaskError, encode
+    """Fixed-seed shuffle, then members / non-members / validation, each record fitted to the
+    training window (`fit_to_window`) and disjoint by trainable text (exact duplicates of a
+    text never sit on both sides of the membership line)."""
     from sanitize.io import read_dataset
 
     ds = read_dataset(str(DATA_DIR / f"{domain}.jsonl.gz"))
-    seen: set[str] = set()
-    pool = []
-    for r in ds.records:
-        text = r.trainable_text()
-        h = hashlib.sha256(text.encode()).hexdigest()
-        if h in seen or (max_chars is not None and len(text) > max_chars):
-            continue
-        seen.add(h)
-        pool.append(r)
-    # Shuffle first, then check encodability lazily: only as many records are tokenized as
-    # the split needs (the check is deterministic, so the split stays fixed for a seed).
+    pool = [r for r in ds.records if max_chars is None or len(r.trainable_text()) <= max_chars]
     order = list(range(len(pool)))
     random.Random(seed).shuffle(order)
+    # Fitted lazily in shuffled order: only as many records are tokenized as the split needs
+    # (fitting is deterministic, so the split stays fixed for a seed).
     need = n_mem + n_non + n_val
-    picked = []
+    picked, seen = [], set()
     for i in order:
-        try:
-            ok = encode(pool[i].example(), tokenizer, max_length).n_trainable >= MIN_TRAINABLE_TOKENS
-        except MaskError:
-            ok = False
-        if ok:
-            picked.append(pool[i])
-            if len(picked) == need:
-                break
+        r = fit_to_window(pool[i], tokenizer, max_length, DOMAINS[domain] == "code")
+        if r is None:
+            continue
+        h = hashlib.sha256(r.trainable_text().encode()).hexdigest()
+        if h in seen:
+            continue
+        seen.add(h)
+        picked.append(r)
+        if len(picked) == need:
+            break
     if len(picked) < need:
         raise SystemExit(f"error: {domain}: {need} records requested, only {len(picked)} "
-                         "eligible (lower --members/--nonmembers/--validation, raise --max-chars "
-                         "or --max-length)")
+                         "fit in the window (lower --members/--nonmembers/--validation, raise "
+                         "--max-chars or --max-length)")
     return Split(domain, DOMAINS[domain], ds.fmt, picked[:n_mem], picked[n_mem:n_mem + n_non],
                  picked[n_mem + n_non:], len(pool))
 
 
 # ---------------------------------------------------------------------------------------------
-# Library adapters (each says which API it stands in for)
+# Library stages, shared across the settings of a domain
 
 
-def warmup_scores(records: list, base, score_cfg, select_cfg, cache_dir: Path) -> list[dict]:
-    """SOFT steps 1-2 once per domain: per-record risk and duplicate group, in member order.
+def warmup_scores(records: list, base, score_cfg, select_cfg) -> list[dict]:
+    """SOFT steps 1-2 once per domain: per-record risk and duplicate group, in member order,
+    from `sanitize.score.score_records` (it warms up a deep copy; the shared base model is
+    never modified)."""
+    from sanitize.models import load_embedder
+    from sanitize.score import score_records
 
-    Uses `sanitize.score.score_records` (issue 3), which warms up a deep copy and never modifies
-    the shared base model. Falls back to a minimal in-file loss-drop scorer (exact-duplicate groups
-    only) when the library has no scoring module, and says so in the results."""
-    try:
-        from sanitize.score import score_records
-    except ImportError:
-        score_records = None
-    if score_records is not None:
-        from sanitize.models import load_embedder
-
-        got = score_records(records, score_cfg, select_cfg, lm=base,
-                            embedder=load_embedder(device="cpu"), show_progress=False)
-        return [{"id": s.id, "risk": float(s.risk), "group": s.group,
-                 "loss_before": _f(s.loss_before), "loss_after": _f(s.loss_after),
-                 "tokens": s.tokens, "truncated": s.truncated,
-                 "scorer": "sanitize.score.score_records"} for s in got]
-    from sanitize.encoding import encode
-    from sanitize.token_stats import token_stats
-    from sanitize.train import fine_tune
-
-    log("  sanitize.score is missing: using the benchmark's fallback loss-drop scorer")
-    tok = base.tokenizer
-    enc = [encode(r.example(), tok, score_cfg.train.max_length) for r in records]
-    before = token_stats(base.model, enc, tok.pad_token_id, score_cfg.eval_batch_size)
-    warm = fine_tune(copy.deepcopy(base.model), enc, tok.pad_token_id, score_cfg.train)
-    after = token_stats(warm, enc, tok.pad_token_id, score_cfg.eval_batch_size)
-    del warm
-    groups: dict[str, list[int]] = {}
-    for i, r in enumerate(records):
-        groups.setdefault(hashlib.sha256(r.trainable_text().encode()).hexdigest(), []).append(i)
-    group_of = {i: f"g{k}" for k, idx in enumerate(groups.values()) if len(idx) > 1 for i in idx}
-    out = []
-    for i, (r, b, a) in enumerate(zip(records, before, after)):
-        risk = b.nll - a.nll if score_cfg.score == "loss-drop" else -a.nll
-        out.append({"id": r.id, "risk": risk, "group": group_of.get(i), "loss_before": b.nll,
-                    "loss_after": a.nll, "tokens": len(enc[i].input_ids),
-                    "truncated": enc[i].truncated, "scorer": "benchmark fallback (loss-drop)"})
-    return out
+    got = score_records(records, score_cfg, select_cfg, lm=base,
+                        embedder=load_embedder(device="cpu"), show_progress=False)
+    return [{"id": s.id, "risk": float(s.risk), "group": s.group,
+             "loss_before": _f(s.loss_before), "loss_after": _f(s.loss_after),
+             "tokens": s.tokens, "truncated": s.truncated,
+             "scorer": "sanitize.score.score_records"} for s in got]
 
 
 def _f(x):
@@ -254,29 +265,24 @@ class Paraphraser:
         self.cache = Cache(str(cache_path))
         self.embedder = load_embedder(device="cpu")
 
-    def run(self, records: list) -> tuple[dict, dict]:
-        """{record id: new Record or None (failed the gate)}, and cache counters."""
+    def run(self, records: list) -> tuple[list, dict]:
+        """The records' `RecordOutcome`s (new_record None: failed the gate), and cache counters."""
         from sanitize.obfuscate import obfuscate
 
         h0, m0 = self.cache.hits, self.cache.misses
         outcomes = obfuscate(records, self.backend, self.pcfg, self.gcfg, self.templates,
                              self.cache, self.embedder, log=lambda m: log("    " + m))
         calls = {"cached": self.cache.hits - h0, "generated": self.cache.misses - m0}
-        return {o.record.id: o.new_record for o in outcomes}, calls
+        return outcomes, calls
 
 
 def make_attacker(acfg, ts, tok, base_model, ppl_encoded, cache=None):
-    """One target at a time against the domain's shared text set and base-model statistics.
+    """One target at a time against the domain's shared text set; one StatsCache shared by the
+    cheap and the full attacker, so base-model statistics are computed once per domain."""
+    from sanitize.audit.run import Attacker
 
-    Stands in for a public per-target API the audit lacks: `sanitize.audit.run._Attacker` (what
-    dataset mode uses internally), sharing one StatsCache so base-model statistics are computed
-    once per domain."""
-    from sanitize.audit.run import _Attacker
-
-    a = _Attacker(acfg, ts, tok, base_model, "base", ppl_encoded, lambda m: log("    " + m))
-    if cache is not None:
-        a.cache = cache
-    return a
+    return Attacker(acfg, ts, tok, base_model, "base", ppl_encoded, lambda m: log("    " + m),
+                    cache=cache)
 
 
 def metrics_json(res) -> dict:
@@ -335,10 +341,15 @@ class DomainRun:
     def __init__(self, ctx: Ctx, domain: str):
         self.ctx, self.domain = ctx, domain
         a = ctx.args
+        # This domain's window in every config that trains or encodes.
+        self.train = replace(ctx.train, max_length=a.max_length or WINDOWS[domain])
+        self.score = replace(ctx.score, train=self.train)
+        self.audit_cheap = replace(ctx.audit_cheap, train=self.train)
+        self.audit_full = replace(ctx.audit_full, train=self.train)
         tokenizer = ctx.base_lm().tokenizer  # loads the model once, outside the split's time
         t = time.time()
         self.split = make_split(domain, a.members, a.nonmembers, a.validation, a.seed,
-                                a.max_chars, tokenizer, ctx.train.max_length)
+                                a.max_chars, tokenizer, self.train.max_length)
         self.times = {"split": round(time.time() - t, 1)}
         self.dir = ctx.cache_dir / domain
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -350,7 +361,7 @@ class DomainRun:
         from sanitize import __version__
 
         self.common = {"domain": domain, "split": self.split_hash, "seed": a.seed,
-                       "train": asdict(ctx.train), "version": __version__}
+                       "train": asdict(self.train), "version": __version__}
         self._scores: list[dict] | None = None
         self._attacker = None
         self._full_attacker = None
@@ -363,7 +374,7 @@ class DomainRun:
     # -- shared stages -----------------------------------------------------------------------
 
     def score_key(self) -> str:
-        return sha256_json({**self.common, "score": asdict(self.ctx.score)})
+        return sha256_json({**self.common, "score": asdict(self.score)})
 
     def scores(self) -> list[dict]:
         if self._scores is not None:
@@ -381,8 +392,8 @@ class DomainRun:
 
         log(f"{self.domain}: warm-up scoring of {len(self.split.members)} members")
         t = time.time()
-        self._scores = warmup_scores(self.split.members, self.ctx.base_lm(), self.ctx.score,
-                                     SelectConfig(ratio=0.5), self.dir)
+        self._scores = warmup_scores(self.split.members, self.ctx.base_lm(), self.score,
+                                     SelectConfig(ratio=0.5))
         secs = round(time.time() - t, 1)
         self.times["score"] = secs
         _write_json(path, {"config_hash": key, "seconds": secs, "scores": self._scores})
@@ -406,16 +417,16 @@ class DomainRun:
     def attacker(self, full: bool = False):
         if self._attacker is None:
             from sanitize.audit.features import build_textset
-            from sanitize.encoding import encode
+            from sanitize.encoding import encode_records
+            from sanitize.io import Dataset
 
             base = self.ctx.base_lm()
-            tok, L = base.tokenizer, self.ctx.train.max_length
-            from sanitize.io import Dataset
+            tok, L = base.tokenizer, self.train.max_length
 
             self.ts = build_textset(Dataset("members", "auto", self.split.members),
                                     Dataset("non-members", "auto", self.split.nonmembers), tok, L)
-            self.val_enc = [encode(r.example(), tok, L) for r in self.split.validation]
-            self._attacker = make_attacker(self.ctx.audit_cheap, self.ts, tok, base.model,
+            self.val_enc = encode_records(self.split.validation, tok, L)
+            self._attacker = make_attacker(self.audit_cheap, self.ts, tok, base.model,
                                            self.val_enc)
             t = time.time()
             self.base_ppl = self._attacker.base_perplexity()
@@ -427,7 +438,7 @@ class DomainRun:
             return self._attacker
         if self._full_attacker is None:
             base = self.ctx.base_lm()
-            self._full_attacker = make_attacker(self.ctx.audit_full, self.ts, base.tokenizer,
+            self._full_attacker = make_attacker(self.audit_full, self.ts, base.tokenizer,
                                                 base.model, self.val_enc,
                                                 cache=self._attacker.cache)
         return self._full_attacker
@@ -450,12 +461,12 @@ class DomainRun:
     # -- one setting ---------------------------------------------------------------------------
 
     def setting_key(self, s: Setting) -> str:
-        c = self.ctx
+        c, cheap = self.ctx, self.audit_cheap
         parts = {**self.common, "setting": asdict(s),
-                 "audit": {"attacks": list(c.audit_cheap.attacks), "attack": asdict(c.audit_cheap.attack),
-                           "bootstrap": c.audit_cheap.bootstrap, "seed": c.audit_cheap.seed}}
+                 "audit": {"attacks": list(cheap.attacks), "attack": asdict(cheap.attack),
+                           "bootstrap": cheap.bootstrap, "seed": cheap.seed}}
         if s.kind == "soft":
-            parts["score"] = asdict(c.score)
+            parts["score"] = asdict(self.score)
         if s.kind in ("soft", "random"):
             parts["paraphrase"], parts["gate"] = asdict(c.paraphrase), asdict(c.gate)
         return sha256_json(parts)
@@ -463,6 +474,7 @@ class DomainRun:
     def training_set(self, s: Setting) -> tuple[list, dict, dict]:
         """(records to train on, counts, stage times) for one setting."""
         from sanitize.config import SelectConfig
+        from sanitize.pipeline import dispose
         from sanitize.select import select
 
         members = self.split.members
@@ -493,34 +505,27 @@ class DomainRun:
         picked = [r for r, c in zip(members, chosen) if c]
         log(f"  {s.name}: paraphrasing {len(picked)} of {n} members")
         t = time.time()
-        new, calls = self.ctx.para().run(picked)
+        outcomes, calls = self.ctx.para().run(picked)
         times["paraphrase"] = round(time.time() - t, 1)
-        on_fail = self.ctx.gate.on_fail
-        out, paraphrased, dropped, kept = [], 0, 0, 0
-        for r, c in zip(members, chosen):
-            if not c:
-                out.append(r)
-            elif new.get(r.id) is not None:
-                out.append(new[r.id])
-                paraphrased += 1
-            elif on_fail == "keep":
-                out.append(r)
-                kept += 1
-            else:
-                dropped += 1
+        # The CLI's own rule for what reaches the output (gate failures dropped by default).
+        disposed = dispose(members, outcomes, self.ctx.gate.on_fail)
+        out = [r for _, r in disposed if r is not None]
+        status = [st for st, _ in disposed]
+        paraphrased, dropped = status.count("obfuscated"), status.count("dropped")
+        kept = status.count("kept-original")
         return out, {"selected": len(picked), "paraphrased": paraphrased, "dropped": dropped,
                      "kept_unchanged": kept, "paraphrase_calls": calls,
                      "duplicate_groups": len({g for g in groups if g is not None}),
                      "scorer": sc[0]["scorer"] if s.kind == "soft" else None}, times
 
     def train_target(self, records: list):
-        from sanitize.encoding import encode
+        from sanitize.encoding import encode_records
         from sanitize.train import fine_tune
 
         base = self.ctx.base_lm()
-        enc = [encode(r.example(), base.tokenizer, self.ctx.train.max_length) for r in records]
+        enc = encode_records(records, base.tokenizer, self.train.max_length)
         return fine_tune(copy.deepcopy(base.model), enc, base.tokenizer.pad_token_id,
-                         self.ctx.train)
+                         self.train)
 
     def run_setting(self, s: Setting, results: dict) -> dict:
         key = self.setting_key(s)
@@ -602,7 +607,7 @@ class DomainRun:
         return res
 
     def full_key(self, res: dict) -> str:
-        a = self.ctx.audit_full
+        a = self.audit_full
         return sha256_json({"setting": res["config_hash"], "attacks": list(a.attacks),
                             "attack": asdict(a.attack), "bootstrap": a.bootstrap})
 
@@ -624,6 +629,7 @@ class DomainRun:
             if cached.get("config_hash") == self.score_key():
                 self.times["score"] = cached["seconds"]
         return {"domain": self.domain, "kind": self.split.kind, "format": self.split.fmt,
+                "max_length": self.train.max_length,
                 "members": len(self.split.members), "nonmembers": len(self.split.nonmembers),
                 "validation": len(self.split.validation), "eligible_records": self.split.pool,
                 "split_sha256": self.split_hash,
@@ -770,8 +776,8 @@ def to_markdown(report: dict) -> str:
          f"Python {hw['python']}",
          f"- Started {report['started']}, total wall time {report['seconds'] / 60:.1f} min",
          f"- Target model: embedded SmolLM2-135M-Instruct, {report['config']['train']['method']} "
-         f"fine-tune, {report['config']['train']['epochs']:g} epoch(s), max length "
-         f"{report['config']['train']['max_length']} tokens, seed "
+         f"fine-tune, {report['config']['train']['epochs']:g} epoch(s), training window per "
+         "domain (below; longer records are cut to fit at a word or line break), seed "
          f"{report['config']['train']['seed']} (identical for every setting)",
          f"- Risk score: `{report['config']['score']['score']}`; paraphraser: "
          f"`{report['config']['paraphrase']['backend']}` (T={report['config']['paraphrase']['temperature']}, "
@@ -803,8 +809,9 @@ def to_markdown(report: dict) -> str:
         st = dom["shared_times"]
         L += ["", f"## {dom['domain']} ({dom['kind']})", "",
               f"{dom['members']} members, {dom['nonmembers']} non-members, {dom['validation']} "
-              f"validation texts (fixed-seed shuffle of {dom['eligible_records']} records with "
-              f"unique text{_chars(report)}). Base model validation perplexity {_fmt(dom['base_perplexity'], 2)}. "
+              f"validation texts (fixed-seed shuffle of {dom['eligible_records']} records"
+              f"{_chars(report)}; unique texts that fit, or were cut to fit, the "
+              f"{dom.get('max_length', '?')}-token window). Base model validation perplexity {_fmt(dom['base_perplexity'], 2)}. "
               f"Shared stages (s): split {_secs(st, 'split')}, warm-up scoring "
               f"{_secs(st, 'score')} ({dom['scorer'] or 'not needed'}), duplicate groups "
               f"{_secs(st, 'dedup')}, base-model validation perplexity {_secs(st, 'base_stats')}.",
@@ -902,7 +909,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--members", type=int, help="members per domain (default 200; quick 12)")
     p.add_argument("--nonmembers", type=int, help="non-members per domain (default 200; quick 12)")
     p.add_argument("--validation", type=int, help="validation texts (default 50; quick 6)")
-    p.add_argument("--max-length", type=int, help="tokens per record (default 256; quick 128)")
+    p.add_argument("--max-length", type=int, help="training window in tokens, for every domain "
+                   f"(default per domain: {WINDOWS}); longer records are cut to fit")
     p.add_argument("--epochs", type=float, help="target and warm-up epochs (default 1)")
     p.add_argument("--max-chars", type=int,
                    help="only records whose trainable text has at most this many characters "
@@ -942,7 +950,7 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
     q = args.quick
     defaults = {"members": 12 if q else 200, "nonmembers": 12 if q else 200,
-                "validation": 6 if q else 50, "max_length": 128 if q else 256, "epochs": 1.0,
+                "validation": 6 if q else 50, "epochs": 1.0,
                 "bootstrap": 100 if q else 1000, "max_chars": 900 if q else None,
                 "candidates": 1 if q else None, "max_new_tokens": 160 if q else None}
     for k, v in defaults.items():
@@ -992,7 +1000,8 @@ def _run(args: argparse.Namespace, argv: list[str], settings: list[Setting]) -> 
     from sanitize.audit.config import AttackConfig, AuditConfig
     from sanitize.config import GateConfig, ParaphraseConfig, ScoreConfig, TrainConfig
 
-    train = TrainConfig(epochs=args.epochs, max_length=args.max_length, seed=args.seed,
+    # max_length is set per domain (DomainRun); this one is only the template.
+    train = TrainConfig(epochs=args.epochs, max_length=args.max_length or 128, seed=args.seed,
                         device=args.device)
     score = ScoreConfig(train=train, **({"score": args.score} if args.score else {}))
     paraphrase = ParaphraseConfig(seed=args.seed, **{

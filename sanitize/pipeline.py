@@ -21,8 +21,9 @@ from .cache import Cache
 from .config import SanitizeConfig
 from .errors import InputError
 from .io import read_dataset, sidecar, write_json, write_jsonl_lines
-from .obfuscate import obfuscate
+from .obfuscate import RecordOutcome, obfuscate
 from .prompts import load_templates
+from .records import Record
 
 Log = Callable[[str], None]
 
@@ -60,20 +61,14 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
 
     by_id = {o.record.id: o for o in outcomes}
     kept, rejected, entries = [], [], []
-    for rec, score in zip(data.records, scores):
-        outcome = by_id.get(rec.id)
-        if outcome is None:
-            status, line = "unchanged", rec.raw
-        elif outcome.new_record is not None:
-            status, line = "obfuscated", outcome.new_record.raw
-        elif cfg.gate.on_fail == "keep":
-            status, line = "kept-original", rec.raw
-        else:
-            status, line = "dropped", None
+    for rec, score, (status, out) in zip(data.records, scores,
+                                         dispose(data.records, outcomes, cfg.gate.on_fail)):
+        if out is not None:
+            kept.append(out.raw)
+        if status == "dropped":
             rejected.append(rec.raw)
-        if line is not None:
-            kept.append(line)
-        entries.append(manifest.record_entry(score, status, outcome, backend, pcfg.seed, prompts))
+        entries.append(manifest.record_entry(score, status, by_id.get(rec.id), backend,
+                                             pcfg.seed, prompts))
     entries += [{"line_no": r.line_no, "status": "rejected-invalid", "reason": r.reason}
                 for r in data.rejects]
 
@@ -92,6 +87,29 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
     result = manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started)
     if not cfg.dry_run:
         write_json(sidecar(cfg.output, ".manifest.json"), result)
+    return result
+
+
+def dispose(records: list[Record], outcomes: list[RecordOutcome], on_fail: str
+            ) -> list[tuple[str, Record | None]]:
+    """What becomes of each record, in input order: (status, the record that goes to OUT, or
+    None when it is left out). Records without an outcome were not selected.
+
+    status: unchanged | obfuscated | kept-original (failed the gate, `on_fail=keep`) | dropped
+    (failed the gate, `on_fail=drop`). The audit benchmark builds its training sets with this
+    too, so what it measures is what the CLI writes."""
+    by_id = {o.record.id: o for o in outcomes}
+    result: list[tuple[str, Record | None]] = []
+    for rec in records:
+        outcome = by_id.get(rec.id)
+        if outcome is None:
+            result.append(("unchanged", rec))
+        elif outcome.new_record is not None:
+            result.append(("obfuscated", outcome.new_record))
+        elif on_fail == "keep":
+            result.append(("kept-original", rec))
+        else:
+            result.append(("dropped", None))
     return result
 
 

@@ -67,6 +67,23 @@ def run_echo(records, embedder, mode="reverse", fields="trainable", **gate):
                      GateConfig(**gate), load_templates(), Cache(None), embedder)
 
 
+@pytest.mark.parametrize("on_fail,expected", [
+    ("drop", ["unchanged", "obfuscated", "dropped"]),
+    ("keep", ["unchanged", "obfuscated", "kept-original"])])
+def test_dispose_decides_what_reaches_the_output(on_fail, expected):
+    from sanitize.obfuscate import RecordOutcome
+    from sanitize.pipeline import dispose
+
+    records = [rec({"text": s}, "text", n) for n, s in enumerate(SENTENCES[:3], 1)]
+    rewritten = records[1].rebuilt({records[1].segments()[0].path: "A rewrite."})
+    outcomes = [RecordOutcome(records[1], [], new_record=rewritten),
+                RecordOutcome(records[2], [])]  # failed the gate: no new record
+    got = dispose(records, outcomes, on_fail)
+    assert [status for status, _ in got] == expected
+    assert got[0][1] is records[0] and got[1][1] is rewritten
+    assert got[2][1] is (records[2] if on_fail == "keep" else None)
+
+
 @pytest.mark.parametrize("fmt", list(SCHEMAS))
 def test_every_schema_round_trips_with_only_trainable_spans_changed(fmt, embedder):
     r = rec(SCHEMAS[fmt], fmt)

@@ -80,14 +80,19 @@ def _read(path: str, fmt: str, role: str, data: dict) -> Dataset:
     return ds
 
 
-class _Attacker:
-    """Attacks one target at a time with shared caches and the loaded base model."""
+class Attacker:
+    """Attacks one target at a time against a fixed member/non-member text set.
+
+    Token statistics are cached by model key, so the base model's (reference attack, base
+    perplexity) are computed once however many targets are attacked; pass one `cache` to several
+    attackers (e.g. a cheap and a full attack suite) to share them too."""
 
     def __init__(self, cfg: AuditConfig, ts: TextSet, tokenizer, base, base_key: str | None,
-                 ppl_encoded: list[Encoded], log: Log):
+                 ppl_encoded: list[Encoded], log: Log = lambda _m: None,
+                 cache: StatsCache | None = None):
         self.cfg, self.ts, self.tok, self.base, self.base_key = cfg, ts, tokenizer, base, base_key
         self.ppl_encoded, self.log = ppl_encoded, log
-        self.cache = StatsCache()
+        self.cache = cache if cache is not None else StatsCache()
         self.pad_id = tokenizer.pad_token_id
         self.eos_id = tokenizer.eos_token_id
         self.attacks = make_attacks(cfg.attacks, cfg.attack.mink_k, cfg.attack.ensemble_folds)
@@ -189,7 +194,7 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
     prot_by_id = {r.id: r for r in protected.records}
     changed = {r.id for r in original.records
                if r.id not in prot_by_id or prot_by_id[r.id].raw != r.raw}
-    attacker = _Attacker(cfg, ts, tok, base.model, "base", ppl_enc, log)
+    attacker = Attacker(cfg, ts, tok, base.model, "base", ppl_enc, log)
     notes = _truncation_note("original member", ts.encoded[:len(original.records)],
                              cfg.train.max_length)
     notes += _truncation_note("non-member", ts.encoded[len(original.records):],
@@ -255,7 +260,7 @@ def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
     ts = build_textset(members, nonmembers, tok, cfg.train.max_length)
     ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(members.records):], tok, data)
     notes += _truncation_note("member", ts.encoded[:len(members.records)], cfg.train.max_length)
-    attacker = _Attacker(cfg, ts, tok, base.model if base else None, "base" if base else None,
+    attacker = Attacker(cfg, ts, tok, base.model if base else None, "base" if base else None,
                          ppl_enc, log)
     res = attacker.attack(target.model, "target:model", "model", f"the model {cfg.model_path}")
     info = {"model": cfg.model_path, "source": target.source}
