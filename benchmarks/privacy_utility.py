@@ -538,6 +538,9 @@ class DomainRun:
                     + (" (measured with another library source; --fresh recomputes)" if stale
                        else ""))
                 return cached
+        if self.ctx.args.cached_only:
+            log(f"{self.domain}/{s.name}: not measured yet (--cached-only)")
+            return None
         log(f"{self.domain}/{s.name}: building the training set")
         train_recs, counts, times = self.training_set(s)
         from sanitize.io import write_jsonl_lines
@@ -616,8 +619,10 @@ class DomainRun:
         results: dict[str, dict] = {}
         by_name = {s.name: s for s in settings}
         for s in settings:
-            results[s.name] = self.run_setting(s, results)
-        if not self.ctx.args.no_full_suite:
+            res = self.run_setting(s, results)
+            if res is not None:
+                results[s.name] = res
+        if not self.ctx.args.no_full_suite and not self.ctx.args.cached_only:
             best = best_soft(results)
             for name in ["no-defense", best]:
                 if name in results:
@@ -636,7 +641,8 @@ class DomainRun:
                 "base_perplexity": self.cached_base_perplexity(),
                 "scorer": next((v["scorer"] for v in results.values() if v.get("scorer")), None),
                 "best_soft": best_soft(results), "shared_times": self.times,
-                "seconds": round(time.time() - t0, 1), "settings": results}
+                "seconds": round(time.time() - t0, 1), "settings": results,
+                "not_measured": [s.name for s in settings if s.name not in results]}
 
 
 def _write_json(path: Path, obj) -> None:
@@ -817,6 +823,8 @@ def to_markdown(report: dict) -> str:
               f"{_secs(st, 'dedup')}, base-model validation perplexity {_secs(st, 'base_stats')}.",
               "",
               f"**Target: {dom['target']['text']}.**", "",
+              *([f"Not measured yet: {', '.join(dom['not_measured'])}.", ""]
+                if dom.get("not_measured") else []),
               "| setting | trained on | paraphrased | dropped | strongest attack | AUC [95% CI] "
               "| TPR@1%FPR | val. ppl | vs no-defense | target | paraphrase s | train s | "
               "audit s |",
@@ -929,6 +937,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help="ignore cached results and recompute (the paraphrase cache is kept: it "
                         "is keyed by content, model, prompt and parameters)")
+    p.add_argument("--cached-only", action="store_true",
+                   help="measure nothing: report the settings already in the cache (e.g. after "
+                        "an interrupted run) and list the missing ones")
     p.add_argument("--no-full-suite", action="store_true",
                    help="cheap attacks only (quick mode always)")
     p.add_argument("--full-suite", action="store_true",
@@ -942,7 +953,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", metavar="RESULTS.json",
                    help="only rewrite RESULTS.md and the plot from an existing RESULTS.json "
                         "(next to it, or at --out); runs nothing")
-    p.add_argument("--cache-dir", help="per-setting result cache (default benchmarks/cache; "
+    p.add_argument("--cache-dir", help="per-setting result cache (default benchmarks/results; "
                    "quick: benchmarks/cache/quick)")
     return p
 
