@@ -99,18 +99,13 @@ def _autocast(model):
 
 def warm_up(base_model, encoded: list[Encoded], pad_id: int, cfg: ScoreConfig,
             show_progress: bool = False):
-    """A fine-tuned deep copy of `base_model` (float32 weights); `base_model` is untouched."""
-    import torch
-
+    """A fine-tuned deep copy of `base_model`; `base_model` is untouched."""
     from .train import fine_tune
 
-    model = copy.deepcopy(base_model)
-    if next(model.parameters()).dtype != torch.float32:
-        model = model.float()
     total = max(1, round(len(encoded) * cfg.train.epochs))
-    with progress_bar("warm-up", total, show_progress) as advance, _autocast(base_model):
-        model = fine_tune(model, encoded, pad_id, cfg.train, lambda n, _loss: advance(n))
-    return model
+    with progress_bar("warm-up", total, show_progress) as advance:
+        return fine_tune(copy.deepcopy(base_model), encoded, pad_id, cfg.train,
+                         lambda n, _loss: advance(n))
 
 
 def risk_of(kind: str, loss_before: float, loss_after: float) -> float:
