@@ -34,6 +34,7 @@ from .models import LoadedLM
 from .records import Record
 from .select import ranks, select
 from .token_stats import token_stats
+from .train import autocast_for
 
 SCORES = ("loss", "loss-drop")
 
@@ -85,16 +86,6 @@ def record_losses(model, encoded: list[Encoded], pad_id: int, batch_size: int,
     with progress_bar(description, len(encoded), show_progress) as advance:
         stats = token_stats(model, encoded, pad_id, batch_size, progress=advance)
     return [s.nll for s in stats]
-
-
-def _autocast(model):
-    """bf16/fp16 autocast on the model's device when the base weights are half precision."""
-    import torch
-
-    p = next(model.parameters())
-    if p.dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=p.device.type, dtype=p.dtype)
 
 
 def warm_up(base_model, encoded: list[Encoded], pad_id: int, cfg: ScoreConfig,
@@ -152,7 +143,8 @@ def score_records(records: list[Record], cfg: ScoreConfig, select_cfg: SelectCon
     before = record_losses(lm.model, encoded, pad_id, cfg.eval_batch_size, "base loss",
                            show_progress)
     warm = warm_up(lm.model, encoded, pad_id, cfg, show_progress)
-    with _autocast(lm.model):
+    base_weight = next(lm.model.parameters())
+    with autocast_for(base_weight.dtype, base_weight.device.type):
         after = record_losses(warm, encoded, pad_id, cfg.eval_batch_size, "warm-up loss",
                               show_progress)
     del warm  # free the copy before the caller loads a paraphraser

@@ -7,6 +7,7 @@ averaged per token over the batch, as Hugging Face trainers do).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 from typing import Callable
@@ -34,6 +35,15 @@ def _wrap_lora(model, cfg: TrainConfig):
     return get_peft_model(model, lora)
 
 
+def autocast_for(dtype, device_type: str):
+    """Autocast in `dtype` on `device_type` for half-precision weights; nothing for float32."""
+    import torch
+
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
 def _forward_precision(model, method: str):
     """(model to train, autocast context factory) for `model`'s weight dtype.
 
@@ -46,13 +56,11 @@ def _forward_precision(model, method: str):
     """
     import torch
 
-    dtype = next(model.parameters()).dtype
-    if dtype == torch.float32:
-        return model, contextlib.nullcontext
-    if method != "lora":
+    p = next(model.parameters())
+    dtype, device_type = p.dtype, p.device.type
+    if dtype != torch.float32 and method != "lora":
         model = model.float()
-    device_type = next(model.parameters()).device.type
-    return model, lambda: torch.autocast(device_type=device_type, dtype=dtype)
+    return model, functools.partial(autocast_for, dtype, device_type)
 
 
 def fine_tune(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig,
