@@ -49,6 +49,7 @@ import random
 import shlex
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -274,6 +275,18 @@ class Paraphraser:
                              self.cache, self.embedder, log=lambda m: log("    " + m))
         calls = {"cached": self.cache.hits - h0, "generated": self.cache.misses - m0}
         return outcomes, calls
+
+
+def gate_failures(outcomes) -> dict[str, int]:
+    """Why selected records failed the gate: each failing chunk's last failed check, and each
+    segment whose chunks passed but whose reassembled text did not."""
+    counts = Counter()
+    for ro in outcomes:
+        for so in ro.segments:
+            counts.update(so.failures.values())
+            if so.gate is not None and not so.gate.passed:
+                counts[f"segment: {so.gate.reason}"] += 1
+    return dict(counts.most_common())
 
 
 def make_attacker(acfg, ts, tok, base_model, ppl_encoded, cache=None):
@@ -516,6 +529,7 @@ class DomainRun:
         kept = status.count("kept-original")
         return out, {"selected": len(picked), "paraphrased": paraphrased, "dropped": dropped,
                      "kept_unchanged": kept, "paraphrase_calls": calls,
+                     "gate_failures": gate_failures(outcomes),
                      "duplicate_groups": len({g for g in groups if g is not None}),
                      "scorer": sc[0]["scorer"] if s.kind == "soft" else None}, times
 
@@ -882,6 +896,11 @@ def to_markdown(report: dict) -> str:
             L += ["", "Paraphrase candidates generated / read from the shared cache: "
                   + "; ".join(f"{k} {c['generated']} / {c['cached']}" for k, c in calls.items())
                   + "."]
+        fails = {k: v["gate_failures"] for k, v in res.items() if v.get("gate_failures")}
+        if fails:
+            L += ["", "Why selected records failed the gate (each failing chunk's last failed "
+                  "check): " + "; ".join(f"{k}: " + ", ".join(f"{r} {n}" for r, n in c.items())
+                                         for k, c in fails.items()) + "."]
     if report.get("plot"):
         L += ["", f"![strongest-attack AUC vs validation perplexity]({report['plot']})"]
     return "\n".join(L) + "\n"
