@@ -696,14 +696,16 @@ def meets_target(res: dict, ref: dict | None) -> bool:
 
 def best_soft(results: dict) -> str | None:
     """Among soft-* settings: closest strongest AUC to 0.5 within the perplexity budget, else the
-    lowest strongest AUC."""
+    lowest strongest AUC. Judged on the cheap attacks, which every setting has: counting the
+    full suite would penalise the setting it ran on, so the pick would move to another setting
+    (and a rerun would buy it a full suite too) instead of staying put."""
     ref = results.get("no-defense")
     soft = {k: v for k, v in results.items() if v.get("kind") == "soft" and v.get("attacks")}
     if not soft:
         return None
 
     def auc(v):
-        a = attacks_of(v)
+        a = v["attacks"]
         return a[strongest(a)]["auc"]
 
     within = {k: v for k, v in soft.items()

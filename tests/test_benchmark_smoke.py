@@ -43,6 +43,9 @@ def test_target_verdict_and_best_soft_follow_the_numbers():
     # The full suite's attacks count: a stronger ensemble AUC decides the strongest attack.
     res["soft-0.5"]["full"] = {"attacks": {"ensemble": {"auc": 0.9}}}
     assert bench.strongest(bench.attacks_of(res["soft-0.5"])) == "ensemble"
+    # ...but the best SOFT setting stays the one the cheap attacks chose, so the full suite is
+    # not bought again for soft-0.3 just because soft-0.5 got the stronger attacks.
+    assert bench.best_soft(res) == "soft-0.5"
 
 
 def test_setting_names_parse():
