@@ -1,6 +1,7 @@
 """Attack formulas pinned by hand, memorisation detected by every attack on a tiny model, and an
 ensemble that is never scored on data it was fit on."""
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from sanitize.audit.attacks import (MinK, MinKPlusPlus, lowest_k_mean, make_atta
                                     out_of_fold, run_attacks)
 from sanitize.audit.features import Features, StatsCache, build_textset, lowercase_stats, \
     neighbour_nll
-from sanitize.audit.metrics import roc_auc
+from sanitize.audit.metrics import evaluate, roc_auc
 from sanitize.audit.perturb import neighbour_examples, swap_words
 from sanitize.audit.spv import (embedding_scale, self_prompt_reference, self_prompts,
                                 symmetric_variation)
@@ -107,16 +108,27 @@ def test_ensemble_on_pure_noise_stays_near_chance():
     assert roc_auc(logistic_fit_predict(X, labels, X), labels) > 0.9  # what in-sample would say
 
 
-MEMBERS = ["The quick brown fox jumps over the lazy dog near Riverbank 42.",
-           "Seven silver spoons sat quietly inside Grandma Ottilie's drawer.",
-           "Orbital station Kappa reported pressure at 3.7 kilopascals today.",
-           "Marigold invoices were paid on Tuesday by the Lisbon office clerk.",
-           "A violet kite drifted above Harbour Road while gulls argued loudly."]
-NONMEMBERS = ["Copper kettles whistle when the Duluth bakery opens before dawn.",
-              "Nine amber lanterns hung along the Kyoto canal after the festival.",
-              "Ferris reported a valve leak at 5.2 bar in pump house Lambda.",
-              "Cobalt receipts were filed on Friday by the Porto branch manager.",
-              "A green balloon floated past Mill Street as the crows complained."]
+def _sentences(n: int, seed: int) -> list[str]:
+    """n distinct made-up sentences of one shape: members and non-members differ only by chance
+    draws of words and numbers, so an attack can tell them apart only through memorisation."""
+    import random
+
+    rng = random.Random(seed)
+    adjectives = "quiet amber violet copper silver green brittle hollow crimson distant".split()
+    nouns = "kite lantern kettle ledger valve spoon balloon drawer receipt compass".split()
+    places = "Riverbank Kyoto Lisbon Duluth Porto Harbour Mill Kappa Lambda Ottilie".split()
+    verbs = "reported drifted whistled floated recorded measured logged counted".split()
+    out: set[str] = set()
+    while len(out) < n:
+        out.add(f"A {rng.choice(adjectives)} {rng.choice(nouns)} near {rng.choice(places)} "
+                f"{rng.choice(verbs)} {rng.randint(2, 99)}.{rng.randint(0, 9)} units at dawn.")
+    return sorted(out)
+
+
+# 16 + 16 strings: enough that an AUC's bootstrap interval can exclude chance (0.5) by a margin
+# that does not hang on one library version's rounding (5 + 5 gave AUC steps of 0.04).
+_ALL = _sentences(32, seed=7)
+MEMBERS, NONMEMBERS = _ALL[0::2], _ALL[1::2]
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +146,15 @@ def memorised():
 
     ts = build_textset(Dataset("m", "text", members), Dataset("n", "text", nonmembers),
                        lm.tokenizer, 128)
-    cfg = TrainConfig(epochs=40, learning_rate=3e-3, batch_size=5, max_length=128, seed=0)
-    target = fine_tune(copy.deepcopy(base), ts.encoded[:5], lm.tokenizer.pad_token_id, cfg)
+    cfg = TrainConfig(epochs=40, learning_rate=3e-3, batch_size=8, max_length=128, seed=0)
+    target = fine_tune(copy.deepcopy(base), ts.encoded[:len(MEMBERS)],
+                       lm.tokenizer.pad_token_id, cfg)
     return lm, base, target, ts, cfg
 
 
-def test_every_attack_ranks_memorised_strings_above_unseen(memorised):
+@pytest.fixture(scope="module")
+def attack_features(memorised):
+    """Every attack's features against the memorising target."""
     lm, base, target, ts, cfg = memorised
     pad, eos = lm.tokenizer.pad_token_id, lm.tokenizer.eos_token_id
     cache = StatsCache()
@@ -152,28 +167,77 @@ def test_every_attack_ranks_memorised_strings_above_unseen(memorised):
     scale = embedding_scale(base) * 0.1
     # Short generations: the reference learns the target's style, not whole members.
     ref = self_prompt_reference(base, target, self_prompts(ts.encoded, eos), pad, eos,
-                                TrainConfig(epochs=5, learning_rate=3e-3, batch_size=5, seed=0),
+                                TrainConfig(epochs=5, learning_rate=3e-3, batch_size=8, seed=0),
                                 new_tokens=8, seed=0)
     f.spv_reference = symmetric_variation(ref, ts.encoded, pad, 4, scale, 0)
     f.spv_target = symmetric_variation(target, ts.encoded, pad, 4, scale, 0)
-    scores = run_attacks(make_attacks([a for a in
-                                       ("loss", "zlib", "lowercase", "mink", "minkpp",
-                                        "reference", "neighbourhood", "spv", "ensemble")],
-                                      folds=2), f)
-    aucs = {name: roc_auc(s, ts.labels) for name, s in scores.items()}
-    assert set(aucs) == {"loss", "zlib", "lowercase", "mink", "minkpp", "reference",
-                         "neighbourhood", "spv", "ensemble"}
-    for name, auc in aucs.items():
-        assert auc >= 0.9, f"{name}: AUC {auc:.2f} on memorised strings ({aucs})"
+    return f
+
+
+ALL_ATTACKS = ("loss", "zlib", "lowercase", "mink", "minkpp", "reference", "neighbourhood",
+               "spv", "ensemble")
+
+
+def above_chance(scores, labels) -> bool:
+    """The attack separates members from non-members: the AUC's 95% bootstrap interval lies
+    wholly above 0.5. A sign error (AUC below 0.5) or a signal of zero (0.5) fails it."""
+    auc = evaluate(scores, labels, bounds=(), n_boot=2000, seed=0).auc
+    return auc.ci_low > 0.5
+
+
+# Attacks that read the target's likelihood of the text directly: a model that memorised its
+# members outright gives them a near-perfect AUC.
+LIKELIHOOD_ATTACKS = ("loss", "zlib", "lowercase", "mink", "minkpp", "reference", "ensemble")
+
+
+def test_every_attack_ranks_memorised_strings_above_unseen(attack_features):
+    f = attack_features
+    scores = run_attacks(make_attacks(ALL_ATTACKS, folds=2), f)
+    aucs = {name: roc_auc(s, f.labels) for name, s in scores.items()}
+    assert set(aucs) == set(ALL_ATTACKS)
+    for name, s in scores.items():
+        assert np.isfinite(s).all(), name
+        if name == "spv":
+            continue  # no signal on this model: see test_spv_ranks_sharper_peaks_higher
+        assert above_chance(s, f.labels), f"{name}: AUC {aucs[name]:.2f} is not above chance"
+        if name in LIKELIHOOD_ATTACKS:
+            assert aucs[name] >= 0.9, f"{name}: AUC {aucs[name]:.2f} ({aucs})"
+
+
+def _spv_features(rng, n=32):
+    """SV values as symmetric_variation returns them: members sit at a sharper likelihood peak
+    under the target (more negative SV) than under the reference; non-members do not."""
+    labels = np.array([1] * (n // 2) + [0] * (n // 2))
+    reference = rng.normal(-0.05, 0.01, n)
+    target = reference + rng.normal(0, 0.005, n) - 0.03 * labels
+    return Features(labels=labels, target=[], zlib_bytes=np.ones(n), seed=0,
+                    spv_target=target, spv_reference=reference)
+
+
+def test_spv_ranks_sharper_peaks_higher_and_the_check_catches_a_broken_one():
+    """SPV-MIA's promise: a text at a sharper peak under the target than under the reference
+    scores higher. The check fails for a flipped sign, for a reference that calibrates nothing
+    away (the target itself), and for a score that ignores the target."""
+    (spv,) = make_attacks(["spv"])
+    for seed in range(3):
+        f = _spv_features(np.random.default_rng(seed))
+        assert above_chance(spv.score(f), f.labels)
+        assert not above_chance(-spv.score(f), f.labels)
+        assert not above_chance(spv.score(dataclasses.replace(f, spv_reference=f.spv_target)),
+                                f.labels)
+        assert not above_chance(spv.score(dataclasses.replace(f, spv_target=f.spv_reference)),
+                                f.labels)
 
 
 def test_symmetric_variation_uses_the_same_noise_for_every_model(memorised):
     lm, base, target, ts, _ = memorised
     pad = lm.tokenizer.pad_token_id
-    a = symmetric_variation(base, ts.encoded, pad, 2, 0.01, seed=0)
-    b = symmetric_variation(base, ts.encoded, pad, 2, 0.01, seed=0)
+    # One batch for all texts, so the reversed order pads every text exactly as before.
+    a = symmetric_variation(base, ts.encoded, pad, 2, 0.01, seed=0, batch_size=64)
+    b = symmetric_variation(base, ts.encoded, pad, 2, 0.01, seed=0, batch_size=64)
     np.testing.assert_array_equal(a, b)
-    c = symmetric_variation(base, list(reversed(ts.encoded)), pad, 2, 0.01, seed=0)
+    c = symmetric_variation(base, list(reversed(ts.encoded)), pad, 2, 0.01, seed=0,
+                            batch_size=64)
     np.testing.assert_allclose(a, c[::-1], rtol=1e-5, atol=1e-7)  # noise follows the text
 
 
