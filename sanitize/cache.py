@@ -7,15 +7,24 @@ backend's raw output (before cleaning, so a better cleaner applies on rerun).
 
 WAL mode plus one commit per result: a process killed at any point leaves every committed row
 readable, and concurrent readers (a second run, a test polling progress) never block writers.
-The cache holds rewrites only; keys are hashes, so the original text is not stored here.
+
+The cache can hold original text. Keys are hashes, but a value is whatever the backend
+answered: a candidate that copied its source, or a server that echoed the prompt, stores the
+record's own words. So the cache is treated like the input itself: created with the input's
+permissions or stricter (SQLite gives its -wal/-shm files the database's mode), never written
+into OUT or the manifest, and documented as private (README). Delete it once the run is done
+and no resume is needed.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
+
+from .errors import InputError, SanitizeError
 
 
 def cache_key(text: str, backend: str, model: str, prompt_sha256: str, params: dict,
@@ -28,19 +37,30 @@ def cache_key(text: str, backend: str, model: str, prompt_sha256: str, params: d
 
 
 class Cache:
-    def __init__(self, path: str | None):
-        """`path=None` keeps everything in memory (dry runs, tests)."""
+    def __init__(self, path: str | None, perms: int = 0o600):
+        """`path=None` keeps everything in memory (dry runs, tests). A new cache file gets
+        `perms` (see paths.private_mode); an existing one keeps its own."""
         self.path = path
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path or ":memory:")
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL with WAL: a committed row survives a process crash (only a power loss can
-        # drop the last commits), at a fraction of FULL's fsync cost.
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS candidates (key TEXT PRIMARY KEY, "
-                        "output TEXT NOT NULL, created REAL NOT NULL)")
-        self.db.commit()
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_RDWR, perms))  # no-op if it exists
+            except OSError as exc:
+                raise SanitizeError(f"{path}: cannot open the paraphrase cache: "
+                                    f"{exc.strerror}") from None
+        try:
+            self.db = sqlite3.connect(path or ":memory:")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL with WAL: a committed row survives a process crash (only a power loss can
+            # drop the last commits), at a fraction of FULL's fsync cost.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS candidates (key TEXT PRIMARY KEY, "
+                            "output TEXT NOT NULL, created REAL NOT NULL)")
+            self.db.commit()
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"cannot use as the paraphrase cache: {exc} (choose another "
+                             "--cache path, or delete this file if it is an old cache)",
+                             path) from None
         self.hits = 0
         self.misses = 0
         self.writes = 0

@@ -89,6 +89,23 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Interrupted; finished work is cached, rerun the same command to resume.",
                    err=True)
         sys.exit(130)
+    except OSError as exc:  # disk full, permissions, a vanished file: the environment's doing
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or type(exc).__name__}{where}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug: one line, not a traceback, and no message text, which
+        if debug:             # could quote a record
+            raise
+        frame = exc.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        where = (f" at {frame.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.tb_lineno}"
+                 if frame is not None else "")
+        click.echo(f"error: internal error ({type(exc).__name__}{where}); rerun with --debug "
+                   "for the traceback (it may print record text)", err=True)
+        sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

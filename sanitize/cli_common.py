@@ -24,6 +24,7 @@ console = Console(stderr=True)
 def _load_config(ctx: click.Context, _param, value):
     if not value:
         return value
+    ctx.meta["config_file"] = value  # an input too: no output may overwrite it
     data = load_toml(value)
     section = data.get(ctx.info_name, {}) if isinstance(data.get(ctx.info_name), dict) else {}
     flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
@@ -43,6 +44,11 @@ def config_option(f):
     return click.option("--config", type=click.Path(dir_okay=False), is_eager=True,
                         expose_value=False, callback=_load_config,
                         help="TOML file with option defaults (flags given here win).")(f)
+
+
+def config_file() -> str | None:
+    """The `--config` file of the running command, if any."""
+    return click.get_current_context().meta.get("config_file")
 
 
 def json_option(f):

@@ -4,6 +4,7 @@ Defaults that matter for privacy or utility say where they come from (measuremen
 """
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +16,17 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import InputError
+
+
+def _check(ok: bool, option: str, value, want: str) -> None:
+    """Configs check themselves when built, so a bad number stops the run before any
+    expensive stage (NaN fails every comparison, so `ok` is False for it too)."""
+    if not ok:
+        raise InputError(f"{option} must be {want}, got {value!r}")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,16 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self):
+        _check(_finite(self.epochs) and self.epochs > 0, "--epochs", self.epochs, "above 0")
+        _check(self.method in ("full", "lora"), "--method", self.method, "full or lora")
+        _check(self.learning_rate is None or (_finite(self.learning_rate)
+                                              and self.learning_rate > 0),
+               "--lr", self.learning_rate, "a number above 0")
+        _check(self.batch_size >= 1, "--batch-size", self.batch_size, "at least 1")
+        _check(self.grad_accum >= 1, "grad_accum", self.grad_accum, "at least 1")
+        _check(self.max_length >= 2, "--max-length", self.max_length, "at least 2")
 
     @property
     def lr(self) -> float:
@@ -52,6 +74,11 @@ class ScoreConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int = 16
 
+    def __post_init__(self):
+        _check(self.score in ("loss", "loss-drop"), "--score", self.score, "loss or loss-drop")
+        _check(self.eval_batch_size >= 1, "--eval-batch-size", self.eval_batch_size,
+               "at least 1")
+
 
 @dataclass(frozen=True)
 class SelectConfig:
@@ -61,6 +88,16 @@ class SelectConfig:
     threshold: float | None = None  # select risk >= threshold instead of a ratio
     dedup: bool = True
     near_duplicate_similarity: float = 0.95  # embedding cosine that makes two records one group
+
+    def __post_init__(self):
+        if self.threshold is not None:
+            _check(_finite(self.threshold), "--threshold", self.threshold, "a finite number")
+        else:
+            _check(self.ratio is not None and _finite(self.ratio) and 0 <= self.ratio <= 1,
+                   "--ratio", self.ratio, "between 0 and 1")
+        _check(_finite(self.near_duplicate_similarity)
+               and 0 < self.near_duplicate_similarity <= 1, "--near-dup-similarity",
+               self.near_duplicate_similarity, "in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -84,6 +121,20 @@ class ParaphraseConfig:
     fields: str = "trainable"  # "trainable" or "all"
     seed: int = 0
 
+    def __post_init__(self):
+        _check(_finite(self.temperature) and self.temperature >= 0, "--temperature",
+               self.temperature, "0 or more")
+        _check(_finite(self.top_p) and 0 < self.top_p <= 1, "top_p", self.top_p, "in (0, 1]")
+        for option, value in (("--max-new-tokens", self.max_new_tokens),
+                              ("--candidates", self.candidates),
+                              ("--paraphrase-batch-size", self.batch_size),
+                              ("--concurrency", self.concurrency)):
+            _check(value >= 1, option, value, "at least 1")
+        _check(_finite(self.timeout) and self.timeout > 0, "--timeout", self.timeout, "above 0")
+        _check(self.retries >= 0, "--retries", self.retries, "0 or more")
+        _check(self.content_type in ("auto", "text", "code", "chat"), "--content-type",
+               self.content_type, "auto, text, code or chat")
+
 
 @dataclass(frozen=True)
 class GateConfig:
@@ -98,6 +149,18 @@ class GateConfig:
     min_length_ratio: float = 0.5
     max_length_ratio: float = 2.0
     on_fail: str = "drop"  # drop | keep
+
+    def __post_init__(self):
+        _check(_finite(self.min_similarity) and -1 <= self.min_similarity <= 1,
+               "--min-similarity", self.min_similarity, "between -1 and 1")
+        _check(_finite(self.max_overlap) and 0 <= self.max_overlap <= 1, "--max-overlap",
+               self.max_overlap, "between 0 and 1")
+        _check(self.max_common_span >= 0, "--max-common-span", self.max_common_span, "0 or more")
+        _check(_finite(self.min_length_ratio) and _finite(self.max_length_ratio)
+               and 0 <= self.min_length_ratio <= self.max_length_ratio,
+               "--min-length-ratio/--max-length-ratio",
+               (self.min_length_ratio, self.max_length_ratio), "finite with min <= max")
+        _check(self.on_fail in ("drop", "keep"), "--on-fail", self.on_fail, "drop or keep")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

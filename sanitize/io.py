@@ -12,14 +12,24 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from .errors import InputError
-from .records import FORMATS, Record, check_unique_ids, detect_format, make_record
+from .records import (
+    FORMATS,
+    Record,
+    check_unique_ids,
+    detect_format,
+    key_list,
+    make_record,
+)
 
 
 @dataclass
@@ -39,6 +49,8 @@ class Dataset:
     rejects: list[Reject] = field(default_factory=list)
     sha256: str = ""
     blank_lines: int = 0
+    # The input's line terminator, so untouched records are written back byte-for-byte.
+    newline: str = "\n"
 
 
 def _open_binary(path: str) -> IO[bytes]:
@@ -49,26 +61,72 @@ def _open_binary(path: str) -> IO[bytes]:
         raise InputError("no such file", path)
     if p.is_dir():
         raise InputError("is a directory, expected a JSONL file", path)
-    with open(p, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":  # gzip, whatever the file is called
-        return gzip.open(p, "rb")
-    return open(p, "rb")
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(2)
+        if magic == b"\x1f\x8b":  # gzip, whatever the file is called
+            return gzip.open(p, "rb")
+        return open(p, "rb")
+    except OSError as exc:  # e.g. permission denied
+        raise InputError(f"cannot open file: {exc.strerror or exc}", path) from None
 
 
-def iter_lines(path: str, digest: "hashlib._Hash | None" = None) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, raw bytes without newline); streams, never loads the whole file."""
+def _iter_terminated(path: str, digest: hashlib._Hash | None = None
+                     ) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw bytes including the newline, if any); streams the file."""
     fh = _open_binary(path)
     try:
         for n, line in enumerate(fh, start=1):
             if digest is not None:
                 digest.update(line)
-            yield n, line.rstrip(b"\r\n")
-    except (OSError, EOFError) as exc:  # e.g. a truncated .gz
+            yield n, line
+    # A truncated .gz ends in EOFError; corrupt deflate data raises zlib.error, which is no
+    # OSError; a bad header or CRC raises gzip.BadGzipFile (an OSError). All are one line.
+    except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"cannot read file: {exc}", path) from None
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
+
+
+def _split_terminator(line: bytes) -> tuple[bytes, bytes]:
+    """The line without its terminator, and the terminator: exactly one CRLF or LF (a stray
+    CR before it is content, kept so the record is written back as it was)."""
+    if line.endswith(b"\r\n"):
+        return line[:-2], b"\r\n"
+    if line.endswith(b"\n"):
+        return line[:-1], b"\n"
+    return line, b""
+
+
+def iter_lines(path: str, digest: hashlib._Hash | None = None) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw bytes without newline); streams, never loads the whole file."""
+    for n, line in _iter_terminated(path, digest):
+        yield n, _split_terminator(line)[0]
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _parse_json(raw: str) -> tuple[object, str | None]:
+    """(value, None), or (None, why the line is not usable JSON)."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply"
+    except ValueError as exc:  # e.g. an integer longer than Python's int-conversion limit
+        return None, f"invalid JSON: {str(exc).splitlines()[0]}"
+    # json accepts an escaped lone surrogate ("\ud800"), which no UTF-8 writer can encode: a
+    # rewritten record would crash the output after all the model work, so reject it now. The
+    # regex only picks the lines worth the check (valid pairs, i.e. escaped emoji, pass).
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return None, "invalid JSON: unpaired UTF-16 surrogate escape in a string"
+    return data, None
 
 
 def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Dataset:
@@ -76,7 +134,8 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
 
     The format is detected once per file from the first valid object (`fmt="auto"`) and every
     record must then match it. Bad lines raise InputError naming file and line, unless
-    `skip_invalid`, which collects them as rejects instead.
+    `skip_invalid`, which collects them as rejects instead; then every non-blank line ends up
+    as exactly one record or one reject, the first line included.
     """
     if fmt != "auto" and fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -84,6 +143,7 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
     records: list[Record] = []
     rejects: list[Reject] = []
     blank = 0
+    newline = ""
     seen_ids: dict[str, int] = {}
 
     def fail(n: int, reason: str, raw: str) -> None:
@@ -91,7 +151,9 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
             raise InputError(reason, path, n)
         rejects.append(Reject(n, reason, raw))
 
-    for n, line in iter_lines(path, digest):
+    for n, terminated in _iter_terminated(path, digest):
+        line, terminator = _split_terminator(terminated)
+        newline = newline or terminator.decode("ascii")  # the first line's decides
         try:
             raw = line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -102,27 +164,32 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
         if not raw.strip():
             blank += 1
             continue
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            fail(n, f"invalid JSON: {exc.msg} (column {exc.colno})", raw)
+        data, bad_json = _parse_json(raw)
+        if bad_json:
+            fail(n, bad_json, raw)
             continue
-        if fmt == "auto" and isinstance(data, dict):
-            detected = detect_format(data)
-            if detected is None:
-                raise InputError(
-                    f"cannot detect the record format from keys {sorted(data)}; expected one of: "
-                    + "; ".join(f.description for f in FORMATS.values())
-                    + " (or pass --format)", path, n)
-            fmt = detected
+        line_fmt = fmt
+        if fmt == "auto":
+            if not isinstance(data, dict):
+                fail(n, f"expected a JSON object, got {type(data).__name__}", raw)
+                continue
+            line_fmt = detect_format(data)
+            if line_fmt is None:
+                fail(n, f"cannot detect the record format from keys {key_list(data)}; expected "
+                     "one of: " + "; ".join(f.description for f in FORMATS.values())
+                     + " (or pass --format)", raw)
+                continue
         try:
-            rec = make_record(n, raw, data, fmt if fmt != "auto" else "text", path)
+            rec = make_record(n, raw, data, line_fmt, path)
         except InputError as exc:
             fail(n, exc.reason, raw)
             continue
         if rec.id in seen_ids:
             fail(n, f"duplicate id {rec.id!r} (first seen on line {seen_ids[rec.id]})", raw)
             continue
+        # Auto-detection commits on the first line that makes a valid record, so a skipped
+        # bad first line cannot force its format on the rest of the file.
+        fmt = line_fmt
         seen_ids[rec.id] = n
         records.append(rec)
 
@@ -131,28 +198,49 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
             raise InputError(f"no valid records ({len(rejects)} rejected)", path)
         raise InputError("empty file: no records", path)
     check_unique_ids(records, path)
-    return Dataset(path, fmt, records, rejects, digest.hexdigest(), blank)
+    return Dataset(path, fmt, records, rejects, digest.hexdigest(), blank, newline or "\n")
 
 
 # ---------------------------------------------------------------------------------------------
 # Writing
 
 
-@contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Write to a temp file beside `path`, fsync, then rename over it; on error remove the temp.
+class Outputs:
+    """Files that appear together or not at all.
 
-    A `.gz` suffix compresses. `-` writes to stdout (not atomic: a stream has no rename).
+    Each file is written to a temporary file beside its destination (created with `perms`:
+    outputs derived from the user's records are no more readable than the input, see
+    paths.private_mode). Nothing under a final name changes until `commit()`, which renames the
+    files in the order they were written (so a manifest written last appears last) and restores
+    the earlier files if a rename fails midway. Leaving the `with` block without committing (an
+    exception anywhere) removes the temporary files: every earlier output stays as it was.
+    `-` writes to stdout at once (a stream has no rename).
     """
-    if str(path) == "-":
-        stream = sys.stdout if "b" not in mode else sys.stdout.buffer
-        yield stream
-        stream.flush()
-        return
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
+
+    def __init__(self, perms: int | None = None):
+        self.perms = perms
+        self._steps: list[tuple[Path, str | None]] = []  # (destination, temp file or None=remove)
+
+    def __enter__(self) -> "Outputs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+    @contextlib.contextmanager
+    def writer(self, path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+        """A file handle for one output; `.gz` compresses, `b` in mode gives bytes."""
+        if str(path) == "-":
+            stream = sys.stdout if "b" not in mode else sys.stdout.buffer
+            yield stream
+            stream.flush()
+            return
+        dest = Path(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        self._steps.append((dest, tmp))  # registered first, so discard() always finds it
+        if self.perms is not None:
+            os.fchmod(fd, self.perms)
         with os.fdopen(fd, "wb") as raw_fh:
             if dest.suffix == ".gz":
                 # mtime=0 keeps the compressed bytes reproducible run to run.
@@ -168,32 +256,90 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
                 inner.close()
             raw_fh.flush()
             os.fsync(raw_fh.fileno())
-        # mkstemp creates 0600; give the output the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+
+    def remove(self, path: str | os.PathLike) -> None:
+        """Delete a stale earlier output at commit time (e.g. last run's rejected file)."""
+        if os.path.lexists(path):
+            self._steps.append((Path(path), None))
+
+    def commit(self) -> None:
+        # (destination, it existed before, a hard-link backup of it) for each step taken, so a
+        # failed rename can put every earlier file back.
+        taken: list[tuple[Path, bool, Path | None]] = []
+        try:
+            for dest, tmp in self._steps:
+                existed, backup = os.path.lexists(dest), None
+                if existed:
+                    backup = dest.with_name(f".{dest.name}.{os.getpid()}.bak")
+                    try:
+                        os.link(dest, backup, follow_symlinks=False)
+                    except OSError:  # no hard links on this filesystem: nothing to restore
+                        backup = None
+                taken.append((dest, existed, backup))
+                if tmp is None:
+                    os.unlink(dest)
+                else:
+                    os.replace(tmp, dest)
+        except BaseException:
+            for dest, existed, backup in reversed(taken):
+                if backup is not None:
+                    os.replace(backup, dest)
+                elif not existed:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(dest)
+            raise
+        finally:
+            for _dest, _existed, backup in taken:
+                if backup is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(backup)
+            self.discard()
+
+    def discard(self) -> None:
+        for _dest, tmp in self._steps:
+            if tmp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        self._steps = []
 
 
-def write_jsonl_lines(path: str | os.PathLike, lines: list[str]) -> str:
-    """Atomically write raw JSONL lines; returns the sha256 of the uncompressed bytes."""
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, mode: str = "w", perms: int | None = None
+                  ) -> Iterator[IO]:
+    """One output written atomically: a crash or kill never leaves a half-written file under
+    the final name. `perms`: permission bits (default: what the umask allows)."""
+    with Outputs(perms) as outs:
+        with outs.writer(path, mode) as fh:
+            yield fh
+        outs.commit()
+
+
+def write_lines(fh: IO, lines: list[str], newline: str = "\n") -> str:
+    """Raw JSONL lines, each ended by `newline` (the input's, so untouched records stay
+    byte-for-byte); returns the sha256 of the uncompressed bytes."""
     digest = hashlib.sha256()
-    with atomic_writer(path) as fh:
-        for line in lines:
-            data = line + "\n"
-            digest.update(data.encode("utf-8"))
-            fh.write(data)
+    for line in lines:
+        data = line + newline
+        digest.update(data.encode("utf-8"))
+        fh.write(data)
     return digest.hexdigest()
 
 
-def write_json(path: str | os.PathLike, obj) -> None:
-    with atomic_writer(path) as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=False, default=str)
-        fh.write("\n")
+def dump_json(fh: IO, obj) -> None:
+    json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=False, default=str)
+    fh.write("\n")
+
+
+def write_jsonl_lines(path: str | os.PathLike, lines: list[str], newline: str = "\n",
+                      perms: int | None = None) -> str:
+    """Atomically write raw JSONL lines (see write_lines); returns their sha256."""
+    with atomic_writer(path, perms=perms) as fh:
+        return write_lines(fh, lines, newline)
+
+
+def write_json(path: str | os.PathLike, obj, perms: int | None = None) -> None:
+    with atomic_writer(path, perms=perms) as fh:
+        dump_json(fh, obj)
 
 
 def sidecar(out_path: str, suffix: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
+from .redact import redact_url
 from .versions import package_versions
 
 STATUSES = ("unchanged", "obfuscated", "dropped", "kept-original", "rejected-invalid")
@@ -58,6 +59,13 @@ def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prom
                        "cache": cache.stats(),
                        "prompts": {k: {"sha256": p.sha256, "source": p.source}
                                    for k, p in prompts.items()}},
-        "config": asdict(cfg),
+        "config": _recorded_config(cfg),
         "records": entries,
     }
+
+
+def _recorded_config(cfg) -> dict:
+    """The run's config as recorded: an endpoint's credentials are never written down."""
+    config = asdict(cfg)
+    config["paraphrase"]["api_base"] = redact_url(config["paraphrase"]["api_base"])
+    return config

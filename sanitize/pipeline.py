@@ -19,44 +19,68 @@ from typing import Callable
 from . import manifest
 from .cache import Cache
 from .config import SanitizeConfig
-from .errors import InputError
-from .io import read_dataset, sidecar, write_json, write_jsonl_lines
+from .io import Outputs, dump_json, read_dataset, sidecar, write_lines
 from .obfuscate import RecordOutcome, obfuscate
+from .paths import check_outputs, private_mode
 from .prompts import load_templates
 from .records import Record
 
 Log = Callable[[str], None]
 
 
+def output_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
+    """Every file a run writes, by the label its errors use. The cache's -wal/-shm files are
+    SQLite's own, beside it."""
+    if cfg.dry_run:
+        return {}
+    cache = cfg.cache_path or sidecar(cfg.output, ".cache.sqlite")
+    return {"OUT": cfg.output, "the manifest": sidecar(cfg.output, ".manifest.json"),
+            "the rejected-records file": sidecar(cfg.output, ".rejected.jsonl"),
+            "--cache": cache, "the cache's WAL file": f"{cache}-wal",
+            "the cache's shared-memory file": f"{cache}-shm"}
+
+
+def input_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
+    return {"IN": cfg.input, "--prompt-file": cfg.paraphrase.prompt_file}
+
+
 def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
         log: Log = lambda _m: None, show_progress: bool = True) -> dict:
     """Run the pipeline and return the manifest. `lm`, `embedder`, `backend` may be passed in
-    (tests, the audit) instead of being loaded from the config."""
+    (tests, the audit) instead of being loaded from the config.
+
+    Everything that can fail cheaply is checked before the warm-up (the expensive stage): paths
+    and permissions of every output, the prompt templates, the input itself, the cache, and the
+    paraphrase backend (built, so an unreachable endpoint or a missing model stops the run now).
+    """
     from .models import load_embedder, load_lm
     from .paraphrase import make_backend
     from .score import score_records
 
     started = time.time()
-    _check_paths(cfg)
-    data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
-    log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
-    embedder = embedder or load_embedder()
-    lm = lm or load_lm(cfg.score.model, device=cfg.score.train.device)
-    scores = score_records(data.records, cfg.score, cfg.select, lm=lm, embedder=embedder,
-                           source_path=cfg.input, show_progress=show_progress)
-    selected = [r for r, s in zip(data.records, scores) if s.selected]
-    log(f"selected {len(selected)} of {len(data.records)} records to obfuscate")
-
+    check_outputs(input_paths(cfg), output_paths(cfg))
     pcfg = replace(cfg.paraphrase, backend="echo") if cfg.dry_run else cfg.paraphrase
     prompts = load_templates(pcfg.prompt_file)
-    backend = backend or make_backend(pcfg, lm=lm if _same_model(cfg) else None,
-                                      device=cfg.score.train.device)
-    cache = Cache(None if cfg.dry_run else cfg.cache_path or sidecar(cfg.output, ".cache.sqlite"))
+    data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
+    log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
+    perms = private_mode(cfg.input)
+    cache = Cache(None if cfg.dry_run else output_paths(cfg)["--cache"], perms)
     try:
-        outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder, log,
-                             verbose=cfg.verbose)
+        embedder = embedder or load_embedder()
+        lm = lm or load_lm(cfg.score.model, device=cfg.score.train.device)
+        backend = backend or make_backend(pcfg, lm=lm if _same_model(cfg) else None,
+                                          device=cfg.score.train.device)
+        try:
+            scores = score_records(data.records, cfg.score, cfg.select, lm=lm,
+                                   embedder=embedder, source_path=cfg.input,
+                                   show_progress=show_progress)
+            selected = [r for r, s in zip(data.records, scores) if s.selected]
+            log(f"selected {len(selected)} of {len(data.records)} records to obfuscate")
+            outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder,
+                                 log, verbose=cfg.verbose)
+        finally:
+            backend.close()
     finally:
-        backend.close()
         cache.close()
 
     by_id = {o.record.id: o for o in outcomes}
@@ -71,22 +95,35 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
                                              pcfg.seed, prompts))
     entries += [{"line_no": r.line_no, "status": "rejected-invalid", "reason": r.reason}
                 for r in data.rejects]
+    if cfg.dry_run:
+        return manifest.build(cfg, data, entries, {}, backend, cache, prompts, started)
+    return _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, started,
+                          perms)
 
-    outputs = {}
-    if not cfg.dry_run:
-        outputs["output"] = {"path": cfg.output, "records": len(kept),
-                             "sha256": write_jsonl_lines(cfg.output, kept)}
-        rejected_path = sidecar(cfg.output, ".rejected.jsonl")
+
+def _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, started,
+                   perms) -> dict:
+    """OUT, the rejected file and the manifest appear together or not at all, manifest last:
+    a failure while writing any of them leaves every earlier output as it was."""
+    paths = output_paths(cfg)
+    rejected_path = paths["the rejected-records file"]
+    outputs: dict = {}
+    with Outputs(perms) as outs:
+        with outs.writer(cfg.output) as fh:
+            outputs["output"] = {"path": cfg.output, "records": len(kept),
+                                 "sha256": write_lines(fh, kept, data.newline)}
         if rejected:
-            outputs["rejected"] = {"path": rejected_path, "records": len(rejected),
-                                   "sha256": write_jsonl_lines(rejected_path, rejected),
-                                   "note": "original records that failed the gate; not for "
-                                           "training"}
-        elif Path(rejected_path).exists():
-            Path(rejected_path).unlink()  # a stale file from an earlier run would mislead
-    result = manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started)
-    if not cfg.dry_run:
-        write_json(sidecar(cfg.output, ".manifest.json"), result)
+            with outs.writer(rejected_path) as fh:
+                outputs["rejected"] = {
+                    "path": rejected_path, "records": len(rejected),
+                    "sha256": write_lines(fh, rejected, data.newline),
+                    "note": "original records that failed the gate; not for training"}
+        else:
+            outs.remove(rejected_path)  # a stale file from an earlier run would mislead
+        result = manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started)
+        with outs.writer(paths["the manifest"]) as fh:
+            dump_json(fh, result)
+        outs.commit()
     return result
 
 
@@ -119,13 +156,3 @@ def _same_model(cfg: SanitizeConfig) -> bool:
     embedded = (None, "", "embedded", "embedded:smollm2-135m-instruct")
     p, s = cfg.paraphrase.model, cfg.score.model
     return cfg.paraphrase.backend == "local" and (p == s or (p in embedded and s in embedded))
-
-
-def _check_paths(cfg: SanitizeConfig) -> None:
-    if cfg.output != "-" and cfg.input != "-" and \
-            Path(cfg.output).resolve() == Path(cfg.input).resolve():
-        raise InputError("OUT must differ from IN (the input is never modified)", cfg.output)
-    if cfg.gate.on_fail not in ("drop", "keep"):
-        raise InputError(f"--on-fail must be drop or keep, got {cfg.gate.on_fail!r}")
-    if cfg.paraphrase.candidates < 1:
-        raise InputError("--candidates must be at least 1")

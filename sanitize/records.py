@@ -13,11 +13,11 @@ every other field and the key order survive.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .errors import InputError
 
@@ -60,7 +60,7 @@ class Record:
     id_is_synthetic: bool
 
     @property
-    def format(self) -> "Format":
+    def format(self) -> Format:
         return FORMATS[self.fmt]
 
     def segments(self, trainable_only: bool = True) -> list[Segment]:
@@ -77,12 +77,14 @@ class Record:
     def content_hash(self) -> str:
         return hashlib.sha256(self.raw.encode("utf-8")).hexdigest()
 
-    def rebuilt(self, new_texts: dict[Path, str]) -> "Record":
+    def rebuilt(self, new_texts: dict[Path, str]) -> Record:
         """A copy of this record with new strings at the given segment paths."""
         if not new_texts:
             return self
         known = {s.path for s in self.segments(trainable_only=False)}
-        data = copy.deepcopy(self.data)
+        # A JSON round trip is an exact copy of JSON data, and unlike copy.deepcopy it does not
+        # hit Python's recursion limit on a deeply nested field that json.loads accepted.
+        data = json.loads(json.dumps(self.data, ensure_ascii=False))
         for path, text in new_texts.items():
             if tuple(path) not in known:
                 raise ValueError(f"{path!r} is not a text segment of record {self.id}")
@@ -101,6 +103,10 @@ def _set_path(obj: Any, path: Path, value: str) -> None:
 # Formats
 
 
+class FormatError(ValueError):
+    """A record does not fit its format; make_record reports it as an InputError on its line."""
+
+
 @dataclass(frozen=True)
 class Format:
     name: str
@@ -113,7 +119,7 @@ class Format:
 def _need_str(data: dict, key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str):
-        raise ValueError(f"field {key!r} must be a string, got {type(value).__name__}")
+        raise FormatError(f"field {key!r} must be a string, got {type(value).__name__}")
     return value
 
 
@@ -130,9 +136,21 @@ def _text_example(d: dict) -> Example:
 
 # -- chat messages (OpenAI / TRL) --------------------------------------------------------------
 
+# Every role a chat file may use, mapped to the role the chat template sees. OpenAI and ShareGPT
+# names both appear in the wild (converters mix them), so both formats accept all of them; any
+# other role is a typo or a different schema, and a silently mis-roled turn would be scored (and
+# trained) wrongly, so it is rejected with its line. "developer" is OpenAI's newer name for the
+# system turn; "ipython" is Llama 3.1's name for a tool result.
 _ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant",
-                 "system": "system", "user": "user", "assistant": "assistant", "tool": "tool",
-                 "function": "tool", "function_call": "assistant", "observation": "tool"}
+                 "system": "system", "developer": "system", "user": "user",
+                 "assistant": "assistant", "tool": "tool", "function": "tool", "ipython": "tool",
+                 "function_call": "assistant", "observation": "tool"}
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """repr() for an error message: one line (repr escapes newlines), never a whole field."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _message_parts(msg: dict, base: Path, content_key: str = "content") -> list[tuple[Path, str]]:
@@ -149,7 +167,7 @@ def _message_parts(msg: dict, base: Path, content_key: str = "content") -> list[
             if isinstance(part, dict) and isinstance(part.get("text"), str):
                 out.append((base + (content_key, k, "text"), part["text"]))
         return out
-    raise ValueError(f"message content at {'/'.join(map(str, base))} must be a string or a list")
+    raise FormatError(f"message content at {'/'.join(map(str, base))} must be a string or a list")
 
 
 def _is_trainable_message(msg: dict, role: str) -> bool:
@@ -157,19 +175,70 @@ def _is_trainable_message(msg: dict, role: str) -> bool:
     return role == "assistant" and msg.get("weight", 1) != 0
 
 
+def _check_role(msg: dict, where: str, role_key: str) -> str:
+    """The template role of one message; raise on a missing or unknown role."""
+    role = msg.get(role_key)
+    if not isinstance(role, str):
+        raise FormatError(f"{where} has no {role_key!r} string")
+    if role not in _ROLE_ALIASES:
+        raise FormatError(f"{where} has unknown {role_key} {_short(role)}; expected one of "
+                         + ", ".join(_ROLE_ALIASES))
+    return _ROLE_ALIASES[role]
+
+
+def _check_tool_calls(msg: dict, where: str) -> bool:
+    """Whether the message calls a tool; raise on a malformed call, which the chat template
+    would otherwise choke on (or render as garbage) long after reading."""
+    calls = msg.get("tool_calls")
+    if calls is not None and not (isinstance(calls, list)
+                                  and all(isinstance(c, dict) for c in calls)):
+        raise FormatError(f"{where}: 'tool_calls' must be a list of objects")
+    legacy = msg.get("function_call")  # OpenAI's pre-tools single call
+    if legacy is not None and not isinstance(legacy, dict):
+        raise FormatError(f"{where}: 'function_call' must be an object")
+    return bool(calls) or legacy is not None
+
+
+def _check_content(msg: dict, where: str, role: str, content_key: str, parts: bool) -> None:
+    """A message's text must be a string (or, where `parts`, a list of OpenAI content parts).
+    Only an assistant turn that calls a tool may have none: its content is null or absent."""
+    content = msg.get(content_key)
+    calls = _check_tool_calls(msg, where) if parts else False
+    if isinstance(content, str):
+        return
+    if content is None:
+        if role == "assistant" and calls:
+            return
+        raise FormatError(f"{where} has no {content_key!r} string"
+                         + (" (nor tool_calls)" if role == "assistant" and parts else ""))
+    if parts and isinstance(content, list):
+        for k, part in enumerate(content):
+            if not isinstance(part, dict):
+                raise FormatError(f"{where}.{content_key}[{k}] must be an object")
+            if ("text" in part or part.get("type") == "text") and not isinstance(
+                    part.get("text"), str):
+                raise FormatError(f"{where}.{content_key}[{k}] has no 'text' string")
+        return
+    kinds = "a string or a list of content parts" if parts else "a string"
+    raise FormatError(f"{where}: {content_key!r} must be {kinds}, got {type(content).__name__}")
+
+
 def _messages(d: dict, key: str, role_key: str = "role", content_key: str = "content",
-              base: Path | None = None) -> list[tuple[Path, dict, str]]:
+              base: Path | None = None, parts: bool = True) -> list[tuple[Path, dict, str]]:
+    """(path, message, template role) of every message of a list, each one validated, so a bad
+    turn is reported with its line at read time rather than crashing a model stage later.
+    `parts`: OpenAI-style messages (content parts, tool calls); ShareGPT has only strings."""
     msgs = d.get(key)
     if not isinstance(msgs, list) or not msgs:
-        raise ValueError(f"field {key!r} must be a non-empty list of messages")
+        raise FormatError(f"field {key!r} must be a non-empty list of messages")
     out = []
     for i, msg in enumerate(msgs):
+        where = f"{key}[{i}]"
         if not isinstance(msg, dict):
-            raise ValueError(f"{key}[{i}] must be an object")
-        role = msg.get(role_key)
-        if not isinstance(role, str):
-            raise ValueError(f"{key}[{i}] has no {role_key!r} string")
-        out.append(((base or ()) + (key, i), msg, _ROLE_ALIASES.get(role, role)))
+            raise FormatError(f"{where} must be an object")
+        role = _check_role(msg, where, role_key)
+        _check_content(msg, where, role, content_key, parts)
+        out.append(((base or ()) + (key, i), msg, role))
     return out
 
 
@@ -254,7 +323,7 @@ def _alpaca_example(d: dict) -> Example:
 
 
 def _sharegpt_entries(d: dict):
-    return _messages(d, "conversations", role_key="from", content_key="value")
+    return _messages(d, "conversations", role_key="from", content_key="value", parts=False)
 
 
 def _sharegpt_segments(d: dict) -> list[Segment]:
@@ -298,6 +367,13 @@ def detect_format(data: dict) -> str | None:
     return None
 
 
+def key_list(data: dict, limit: int = 10) -> str:
+    """The sorted keys of an object for a one-line error message, a long list cut short."""
+    keys = sorted(data)
+    shown = ", ".join(_short(k) for k in keys[:limit])
+    return f"[{shown}{', ...' if len(keys) > limit else ''}]"
+
+
 def synthetic_id(line_no: int, raw: str) -> str:
     """Stable id for records without one: line number plus content hash (never written into
     the data, only into the manifest)."""
@@ -309,12 +385,12 @@ def make_record(line_no: int, raw: str, data: Any, fmt: str, path: str) -> Recor
     if not isinstance(data, dict):
         raise InputError(f"expected a JSON object, got {type(data).__name__}", path, line_no)
     if not FORMATS[fmt].matches(data):
-        raise InputError(f"record does not match format {fmt!r}; its keys are "
-                         f"{sorted(data)}", path, line_no)
+        raise InputError(f"record does not match format {fmt!r}; its keys are {key_list(data)}",
+                         path, line_no)
     try:
         segs = FORMATS[fmt].segments(data)
         FORMATS[fmt].example(data)
-    except ValueError as exc:
+    except FormatError as exc:
         raise InputError(str(exc), path, line_no) from None
     if not any(s.trainable and s.text.strip() for s in segs):
         raise InputError("record has no trainable text (empty completion/assistant/output/text)",

@@ -161,6 +161,7 @@ def score_records(records: list[Record], cfg: ScoreConfig, select_cfg: SelectCon
                                                chosen, groups)]
 
 
-def write_scores(path: str, scores: list[RecordScore]) -> str:
+def write_scores(path: str, scores: list[RecordScore], perms: int | None = None) -> str:
     """One JSON line per record, in input order, written atomically; returns the sha256."""
-    return write_jsonl_lines(path, [json.dumps(asdict(s), ensure_ascii=False) for s in scores])
+    return write_jsonl_lines(path, [json.dumps(asdict(s), ensure_ascii=False) for s in scores],
+                             perms=perms)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from .config import SelectConfig
-from .errors import InputError, SanitizeError
+from .errors import SanitizeError
 
 
 def rank_order(risks: Sequence[float]) -> list[int]:
@@ -41,7 +41,6 @@ def select(risks: Sequence[float], cfg: SelectConfig,
            groups: Sequence[str | None] | None = None) -> list[bool]:
     """Selection flag per record, in input order. `groups[i]` names record i's duplicate group
     (None when unique); grouped records are selected or left together."""
-    _validate(cfg)
     n = len(risks)
     groups = list(groups) if groups is not None else [None] * n
     if len(groups) != n:
@@ -74,15 +73,6 @@ def select(risks: Sequence[float], cfg: SelectConfig,
         if not chosen[i]:
             count += take(i)
     return chosen
-
-
-def _validate(cfg: SelectConfig) -> None:
-    if cfg.threshold is not None:
-        if not math.isfinite(cfg.threshold):
-            raise InputError(f"--threshold must be a finite number, got {cfg.threshold}")
-        return
-    if cfg.ratio is None or not 0.0 <= cfg.ratio <= 1.0:
-        raise InputError(f"--ratio must be between 0 and 1, got {cfg.ratio}")
 
 
 def _check_finite(risks: Sequence[float]) -> None:

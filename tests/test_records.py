@@ -115,3 +115,45 @@ def test_ids_kept_or_synthesised_stably():
 
 def test_every_format_is_detectable():
     assert set(FORMATS) == {"text", "prompt-completion", "messages", "alpaca", "sharegpt"}
+
+
+LEGIT_CHATS = [
+    # (name, record, [template role per message]) -- every role name found in real files.
+    ("openai roles", {"messages": [
+        {"role": "developer", "content": "Be brief."}, {"role": "system", "content": "S"},
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "w"}}]},
+        {"role": "tool", "content": "5C", "tool_call_id": "1"},
+        {"role": "assistant", "content": None, "function_call": {"name": "w", "arguments": "{}"}},
+        {"role": "function", "name": "w", "content": "5C"},
+        {"role": "ipython", "content": "5C"},
+        {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "u"}},
+                                          {"type": "text", "text": "It is 5C."}]}]},
+     ["system", "system", "user", "assistant", "tool", "assistant", "tool", "tool",
+      "assistant"]),
+    ("sharegpt roles", {"conversations": [
+        {"from": "system", "value": "S"}, {"from": "human", "value": "Q"},
+        {"from": "function_call", "value": "{\"name\": \"w\"}"},
+        {"from": "observation", "value": "5C"}, {"from": "gpt", "value": "It is 5C."},
+        {"from": "user", "value": "Thanks"}, {"from": "assistant", "value": ""},
+        {"from": "bot", "value": "Bye"}, {"from": "model", "value": "!"},
+        {"from": "tool", "value": "x"}]},
+     ["system", "user", "assistant", "tool", "assistant", "user", "assistant", "assistant",
+      "assistant", "tool"]),
+]
+
+
+@pytest.mark.parametrize("name,data,roles", LEGIT_CHATS, ids=[c[0] for c in LEGIT_CHATS])
+def test_every_legitimate_chat_role_is_accepted(name, data, roles):
+    rec = make_record(1, json.dumps(data), data, detect_format(data), "in.jsonl")
+    ex = rec.example()
+    assert [m.role for m in ex.messages] == roles
+    calls = [m.extra for m in ex.messages if "tool_calls" in m.extra]
+    assert len(calls) == ("messages" in data)  # tool calls reach the chat template
+
+
+def test_rebuild_survives_deep_nesting():
+    """A deeply nested side field that json.loads accepts must not break a rewrite."""
+    data = {"text": "x", "meta": json.loads("[" * 900 + "]" * 900)}
+    rec = make_record(1, json.dumps(data), data, "text", "f")
+    assert json.loads(rec.rebuilt({("text",): "y"}).raw)["text"] == "y"

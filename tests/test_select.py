@@ -77,12 +77,14 @@ def test_threshold_selects_at_or_above_and_expands_groups():
     assert picked(flags) == [1, 4, 6, 9]
 
 
-@pytest.mark.parametrize("cfg", [SelectConfig(ratio=1.5), SelectConfig(ratio=-0.1),
-                                 SelectConfig(ratio=None),
-                                 SelectConfig(threshold=math.nan)])
-def test_bad_config_is_an_input_error(cfg):
+@pytest.mark.parametrize("kwargs", [dict(ratio=1.5), dict(ratio=-0.1), dict(ratio=None),
+                                    dict(ratio=math.nan), dict(ratio=math.inf),
+                                    dict(threshold=math.nan), dict(threshold=-math.inf),
+                                    dict(near_duplicate_similarity=0.0)])
+def test_bad_config_is_refused_when_built(kwargs):
+    """Before any expensive stage: the config checks itself (NaN fails every comparison)."""
     with pytest.raises(InputError):
-        select(RISKS, cfg)
+        SelectConfig(**kwargs)
 
 
 def test_non_finite_risk_fails_loudly():

@@ -79,6 +79,19 @@ def tpr_at_fpr(scores, labels, bound: float) -> float:
     return tpr_at_fpr_from_split(pos, neg, bound)
 
 
+# Below this many members or non-members an AUC says nothing: with one member it is 0 or 1
+# by the luck of one draw, and the bootstrap interval covers most of [0, 1].
+MIN_PER_CLASS = 10
+
+
+def sample_too_small(n_members: int, n_nonmembers: int) -> str | None:
+    """The reason AUCs of this sample are not measurable, or None when they are."""
+    if n_members >= MIN_PER_CLASS and n_nonmembers >= MIN_PER_CLASS:
+        return None
+    return (f"not measurable: {n_members} members and {n_nonmembers} non-members; an AUC "
+            f"needs at least {MIN_PER_CLASS} of each")
+
+
 def measurable(n_nonmembers: int, bound: float) -> bool:
     """Can a sample with this many non-members show an FPR at or below `bound` other than 0?"""
     return n_nonmembers * bound >= 1 - 1e-9
@@ -141,6 +154,7 @@ def evaluate(scores, labels, bounds=FPR_BOUNDS, n_boot: int = 1000, seed: int = 
                        float(np.percentile(boot_auc, lo_q)), float(np.percentile(boot_auc, hi_q)))
     else:
         auc = Estimate(float(auc_from_split(pos, neg)[0]))
+    auc.note = sample_too_small(len(pos), len(neg)) or ""
     tprs: dict[float, Estimate] = {}
     for bound in bounds:
         if not measurable(len(neg), bound):

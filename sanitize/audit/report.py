@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..versions import package_versions
-from ..io import atomic_writer, write_json
+from ..io import Outputs, dump_json
 from .metrics import FPR_BOUNDS, roc_curve
 from .run import AuditResult, ModelResult
 
@@ -42,6 +42,8 @@ def _ppl_change(before: float, after: float) -> str:
 
 def headline(r: AuditResult) -> str:
     """One line: strongest attack AUC and TPR@1%FPR before vs after, and the utility cost."""
+    if r.too_small:
+        return f"{r.too_small.capitalize()}: the figures below are noise, not evidence"
     base = f", base {r.base_perplexity:.2f}" if r.base_perplexity else ""
     if len(r.models) == 2:
         a, b = r.models
@@ -207,7 +209,7 @@ def to_html(r: AuditResult, report: dict) -> str:
     return "\n".join(parts)
 
 
-def write_member_csv(r: AuditResult, path: Path) -> None:
+def write_member_csv(r: AuditResult, fh) -> None:
     """One row per member, most exposed (under the last model) first; ids only, no text."""
     member = r.labels == 1
     ids = [i for i, y in zip(r.ids, r.labels) if y == 1]
@@ -219,30 +221,36 @@ def write_member_csv(r: AuditResult, path: Path) -> None:
             cols[f"{m.label}_{name}"] = s[member]
     last = f"{r.models[-1].label}_exposure"
     order = np.argsort(-cols[last], kind="stable") if last in cols else np.arange(len(ids))
-    with atomic_writer(path) as fh:
-        w = csv.writer(fh)
-        head = ["rank", "id"] + (["changed_by_protection"] if r.changed_ids is not None else [])
-        w.writerow(head + list(cols))
-        for rank, i in enumerate(order, start=1):
-            row = [rank, ids[i]]
-            if r.changed_ids is not None:
-                row.append(int(ids[i] in r.changed_ids))
-            w.writerow(row + [f"{cols[c][i]:.6g}" for c in cols])
+    w = csv.writer(fh)
+    head = ["rank", "id"] + (["changed_by_protection"] if r.changed_ids is not None else [])
+    w.writerow(head + list(cols))
+    for rank, i in enumerate(order, start=1):
+        row = [rank, ids[i]]
+        if r.changed_ids is not None:
+            row.append(int(ids[i] in r.changed_ids))
+        w.writerow(row + [f"{cols[c][i]:.6g}" for c in cols])
 
 
-def write_reports(r: AuditResult, out_dir: str) -> dict:
+REPORT_FILES = {"member_scores": "member_scores.csv", "markdown": "report.md",
+                "html": "report.html", "json": "report.json"}
+
+
+def write_reports(r: AuditResult, out_dir: str, perms: int | None = None) -> dict:
+    """Every report file appears together or not at all, report.json last: its presence means
+    the audit is complete. `perms`: no more readable than the audited inputs."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     report = to_json(r)
-    write_member_csv(r, out / "member_scores.csv")
-    with atomic_writer(out / "report.md") as fh:
-        fh.write(to_markdown(r, report))
-    with atomic_writer(out / "report.html") as fh:
-        fh.write(to_html(r, report))
-    report["outputs"] = {k: str(out / v) for k, v in
-                         [("json", "report.json"), ("markdown", "report.md"),
-                          ("html", "report.html"), ("member_scores", "member_scores.csv")]}
-    write_json(out / "report.json", report)  # last: its presence means the audit is complete
+    report["outputs"] = {k: str(out / v) for k, v in REPORT_FILES.items()}
+    with Outputs(perms) as outs:
+        with outs.writer(out / REPORT_FILES["member_scores"]) as fh:
+            write_member_csv(r, fh)
+        with outs.writer(out / REPORT_FILES["markdown"]) as fh:
+            fh.write(to_markdown(r, report))
+        with outs.writer(out / REPORT_FILES["html"]) as fh:
+            fh.write(to_html(r, report))
+        with outs.writer(out / REPORT_FILES["json"]) as fh:
+            dump_json(fh, report)
+        outs.commit()
     return report
 
 

@@ -24,12 +24,13 @@ from ..encoding import Encoded, encode_records
 from ..errors import InputError
 from ..io import Dataset, read_dataset, write_jsonl_lines
 from ..models import load_lm, pick_device
+from ..paths import check_outputs, private_mode
 from ..train import fine_tune
 from .attacks import make_attacks, run_attacks
 from .config import AuditConfig
 from .features import (Features, StatsCache, TextSet, build_textset, lowercase_stats,
                        neighbour_nll)
-from .metrics import AttackMetrics, evaluate
+from .metrics import AttackMetrics, evaluate, sample_too_small
 from .spv import embedding_scale, self_prompt_reference, self_prompts, symmetric_variation
 
 Log = Callable[[str], None]
@@ -64,6 +65,11 @@ class AuditResult:
     model_info: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def too_small(self) -> str | None:
+        """Why no AUC of this audit means anything (too few members or non-members)."""
+        return sample_too_small(int(self.labels.sum()), int((self.labels == 0).sum()))
 
 
 def perplexity(stats) -> float:
@@ -292,11 +298,14 @@ def split_holdout(cfg: AuditConfig, log: Log) -> tuple[AuditConfig, list[str]]:
                          "leaves fewer than 2 members or non-members", cfg.original)
     hold = set(order[:n_hold])
     out = Path(cfg.out_dir)
-    members_path, hold_path = out / "members.jsonl", out / "holdout.jsonl"
-    protected_path = out / "protected.jsonl"
+    members_path, hold_path, protected_path = (out / HOLDOUT_FILES[k] for k in
+                                               ("members", "non-members", "protected"))
     # Original line order is kept inside each part, and raw lines are copied byte-for-byte.
-    write_jsonl_lines(members_path, [r.raw for i, r in enumerate(ds.records) if i not in hold])
-    write_jsonl_lines(hold_path, [r.raw for i, r in enumerate(ds.records) if i in hold])
+    perms = private_mode(cfg.original)
+    write_jsonl_lines(members_path, [r.raw for i, r in enumerate(ds.records) if i not in hold],
+                      ds.newline, perms)
+    write_jsonl_lines(hold_path, [r.raw for i, r in enumerate(ds.records) if i in hold],
+                      ds.newline, perms)
     log(f"holdout split: {len(order) - n_hold} members, {n_hold} non-members (seed {cfg.seed})")
     scfg = replace(cfg.sanitize, input=str(members_path), output=str(protected_path))
     log("sanitizing the member part with the main command's settings")
@@ -311,7 +320,43 @@ def split_holdout(cfg: AuditConfig, log: Log) -> tuple[AuditConfig, list[str]]:
     return cfg, notes
 
 
+HOLDOUT_FILES = {"members": "members.jsonl", "non-members": "holdout.jsonl",
+                 "protected": "protected.jsonl"}
+
+
+def input_paths(cfg: AuditConfig) -> dict[str, str | None]:
+    paths = {"--original": cfg.original, "--protected": cfg.protected,
+             "--nonmembers": cfg.nonmembers, "--members": cfg.members,
+             "--validation": cfg.validation}
+    if cfg.sanitize is not None:
+        paths["--prompt-file"] = cfg.sanitize.paraphrase.prompt_file
+    return paths
+
+
+def output_paths(cfg: AuditConfig) -> dict[str, str]:
+    """Every file the audit writes: the reports, and with --holdout-fraction the split and the
+    protected member part with its sidecars."""
+    from ..pipeline import output_paths as sanitize_outputs
+    from .report import REPORT_FILES
+
+    out = Path(cfg.out_dir)
+    paths = {f"--out-dir's {name}": str(out / name) for name in REPORT_FILES.values()}
+    if cfg.holdout_fraction is not None:
+        paths.update({f"--out-dir's {name}": str(out / name) for name in HOLDOUT_FILES.values()})
+        if cfg.sanitize is not None:  # the protected part's sidecars too
+            protected = replace(cfg.sanitize, input="",
+                                output=str(out / HOLDOUT_FILES["protected"]))
+            paths.update({f"--out-dir's protected {k}": v
+                          for k, v in sanitize_outputs(protected).items() if k != "OUT"})
+    return paths
+
+
 def run(cfg: AuditConfig, log: Log = lambda _m: None) -> AuditResult:
+    """Check every path up front, then attack (model mode) or fine-tune and attack (dataset
+    mode). The caller writes the reports (report.write_reports)."""
+    if Path(cfg.out_dir).exists() and not Path(cfg.out_dir).is_dir():
+        raise InputError("--out-dir is a file, expected a folder", cfg.out_dir)
+    check_outputs(input_paths(cfg), output_paths(cfg))
     if cfg.mode == "model":
         return run_model(cfg, log)
     if cfg.holdout_fraction is not None:

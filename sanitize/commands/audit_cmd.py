@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli_common import config_option, console, emit_json, json_option, train_config_from, \
-    train_options
+from ..cli_common import config_file, config_option, console, emit_json, json_option, \
+    train_config_from, train_options
 from ..audit.config import ALL_ATTACKS as ATTACK_NAMES
 from ..errors import InputError
 from ..records import FORMAT_NAMES
@@ -125,9 +125,17 @@ def command(ctx: click.Context, **kw) -> None:
             kw["sanitize_config"], train, cfg.base_model, ratio=kw["ratio"],
             score=kw["risk_score"], backend=kw["paraphraser"],
             paraphrase_model=kw["paraphrase_model"]))
+    from ..audit.run import input_paths, output_paths
+    from ..paths import check_outputs, private_mode
+
+    # The option files are inputs too; run() checks the data files and model folders.
+    check_outputs({"--config": config_file(), "--sanitize-config": kw["sanitize_config"]},
+                  output_paths(cfg))
     result = run(cfg, log=lambda msg: console.log(msg))
-    report = write_reports(result, cfg.out_dir)
+    report = write_reports(result, cfg.out_dir, private_mode(*input_paths(cfg).values()))
     print_table(result, console)
+    if result.too_small:
+        console.print(f"[yellow]warning[/yellow]: {result.too_small}")
     console.print(f"perplexity measured on {result.perplexity_on}")
     console.print(f"reports in {cfg.out_dir}/ (report.json, report.md, report.html, "
                   "member_scores.csv)")
@@ -135,6 +143,10 @@ def command(ctx: click.Context, **kw) -> None:
         emit_json(report)
     last = result.models[-1]
     strongest = last.strongest()
+    if cfg.fail_above_auc is not None and result.too_small:
+        console.print(f"[red]FAIL[/red]: --fail-above-auc cannot pass an audit whose AUCs are "
+                      f"{result.too_small}")
+        ctx.exit(1)
     if cfg.fail_above_auc is not None and strongest is not None:
         auc = last.metrics[strongest].auc.value
         if auc > cfg.fail_above_auc:

@@ -62,20 +62,18 @@ def _importable(module: str, extra: str) -> Check:
 
 
 def _endpoint(api_base: str, api_key_env: str) -> Check:
-    import json
-    import os
-    import urllib.request
+    """The openai backend's own start-up check: the endpoint lists its models."""
+    from ..paraphrase.base import GenParams
+    from ..paraphrase.openai_backend import OpenAIBackend
+    from ..redact import redact_url
 
-    url = api_base.rstrip("/") + "/models"
-    req = urllib.request.Request(url)
-    if os.environ.get(api_key_env):
-        req.add_header("Authorization", f"Bearer {os.environ[api_key_env]}")
+    url = f"{redact_url(api_base.rstrip('/'))}/models"
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            models = [m.get("id") for m in json.load(resp).get("data", [])]
-    except Exception as exc:  # any failure means "not reachable" here
-        return Check("endpoint", False, f"{url}: {exc}", True)
-    return Check("endpoint", True, f"{url}: models {models[:5]}", True)
+        backend = OpenAIBackend(api_base, "doctor", GenParams(0.0, 1.0), api_key_env,
+                                timeout=10, retries=0)
+    except Exception as exc:  # any failure means "not usable" here
+        return Check("endpoint", False, str(exc).splitlines()[0], False)
+    return Check("endpoint", True, f"{url}: models {backend.served[:5]}", False)
 
 
 @click.command("doctor")
@@ -100,11 +98,13 @@ def command(api_base: str | None, api_key_env: str, as_json: bool) -> None:
         _timed("embedded LM", True, _load_lm),
         _timed("embedding model", True, _load_embedder),
         _importable("vllm", "vllm"),
-        _importable("openai", "openai"),
+        _importable("httpx", "openai"),  # the openai backend's HTTP client
     ]
-    if api_base:
-        checks.append(_endpoint(api_base, api_key_env))
-    ok = all(c.ok for c in checks if c.required)
+    endpoint = _endpoint(api_base, api_key_env) if api_base else None
+    if endpoint is not None:
+        checks.append(endpoint)
+    default_ok = all(c.ok for c in checks if c.required)
+    ok = default_ok and (endpoint is None or endpoint.ok)
     if as_json:
         emit_json({"ok": ok, "checks": [asdict(c) for c in checks]})
     else:
@@ -118,6 +118,11 @@ def command(api_base: str | None, api_key_env: str, as_json: bool) -> None:
             status = "[green]ok[/]" if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]-[/]")
             table.add_row(c.name, status, escape(c.detail))
         console.print(table)
-        console.print("[green]ready[/]" if ok else "[red]the default path cannot run[/]")
+        if not default_ok:
+            console.print("[red]the default path cannot run[/]")
+        elif not ok:
+            console.print("[red]the default path is ready, but the endpoint does not answer[/]")
+        else:
+            console.print("[green]ready[/]")
     if not ok:
         raise click.exceptions.Exit(1)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli_common import (config_option, console, emit_json, json_option, score_select_configs,
-                          scoring_options)
+from ..cli_common import (config_file, config_option, console, emit_json, json_option,
+                          score_select_configs, scoring_options)
 from ..config import GateConfig, ParaphraseConfig, SanitizeConfig
 
 P, G = ParaphraseConfig, GateConfig
@@ -103,18 +103,24 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
                         max_common_span=max_common_span, min_length_ratio=min_length_ratio,
                         max_length_ratio=max_length_ratio, on_fail=on_fail),
         cache_path=cache_path, dry_run=dry_run, verbose=verbose)
+    from ..paths import check_outputs
+    from ..pipeline import output_paths
+
+    paths = output_paths(cfg)
+    check_outputs({"--config": config_file()}, paths)  # the pipeline checks the rest
     result = run(cfg, log=lambda m: console.print(m, markup=False, highlight=False))
     if as_json:
         emit_json({k: v for k, v in result.items() if k != "records"})
         return
     c = result["counts"]
-    where = "dry run: nothing written" if dry_run else f"wrote {output_path} and " \
-        f"{output_path}.manifest.json"
+    out_name = "stdout" if output_path == "-" else output_path
+    where = "dry run: nothing written" if dry_run else \
+        f"wrote {out_name} and {paths['the manifest']}"
     console.print(
         f"{c['obfuscated']} obfuscated, {c['unchanged']} unchanged, {c['dropped']} dropped, "
         f"{c['kept-original']} kept original, {c['rejected-invalid']} invalid "
         f"({result['input']['records']} in); {where} in {result['seconds']} s",
         markup=False, highlight=False)
     if c["dropped"] and not dry_run:
-        console.print(f"dropped records are in {output_path}.rejected.jsonl (original text, "
-                      "not for training)", markup=False, highlight=False)
+        console.print(f"dropped records are in {paths['the rejected-records file']} (original "
+                      "text, not for training)", markup=False, highlight=False)

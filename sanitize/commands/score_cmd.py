@@ -6,8 +6,8 @@ from dataclasses import asdict
 
 import click
 
-from ..cli_common import (config_option, console, emit_json, json_option, score_select_configs,
-                          scoring_options)
+from ..cli_common import (config_file, config_option, console, emit_json, json_option,
+                          score_select_configs, scoring_options)
 
 
 @click.command("score")
@@ -31,12 +31,14 @@ def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
     if as_json and scores_out == "-":
         raise click.UsageError("--json prints on stdout; write SCORES_OUT to a file")
     from ..io import read_dataset
+    from ..paths import check_outputs, private_mode
     from ..score import score_records, write_scores
 
     started = time.perf_counter()
+    check_outputs({"IN": input_path, "--config": config_file()}, {"SCORES_OUT": scores_out})
     data = read_dataset(input_path, fmt, skip_invalid)
     scores = score_records(data.records, cfg, sel, source_path=input_path, show_progress=True)
-    sha = write_scores(scores_out, scores)
+    sha = write_scores(scores_out, scores, perms=private_mode(input_path))
     summary = _summary(data, scores, cfg, sel, scores_out, sha, time.perf_counter() - started)
     if as_json:
         emit_json(summary)

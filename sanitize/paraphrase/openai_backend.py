@@ -5,6 +5,11 @@ and tested: bounded concurrency (an asyncio.Semaphore), a per-request timeout, a
 exponential backoff plus jitter on 429, 5xx, timeouts and connection errors, honouring a
 `Retry-After` header. Other 4xx (bad model name, bad key) fail at once: retrying cannot fix them.
 After the last retry the run stops with one clear error; finished requests are already cached.
+
+Records go only where the user points: there is no default endpoint (a hosted API would be a
+third party the user never named). The endpoint is asked for its models when the backend is
+built, before any expensive stage, so a wrong or dead endpoint fails at once. Credentials in the
+URL are sent as basic auth and never printed or recorded (redact.py).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import os
 import random
 
 from ..errors import InputError, SanitizeError
+from ..redact import redact_url, split_credentials
 from .base import GenParams, OnResult, Request
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -30,10 +36,14 @@ class OpenAIBackend:
     def __init__(self, api_base: str | None, model: str | None, params: GenParams,
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  timeout: float = 120.0, retries: int = 4, backoff_base: float = BACKOFF_BASE):
-        import httpx  # noqa: F401  (fail here, clearly, if the extra is missing)
+        import httpx  # noqa: F401  (fail here, clearly, if it is missing)
 
-        self.api_base = (api_base or os.environ.get("OPENAI_BASE_URL")
-                         or "https://api.openai.com/v1").rstrip("/")
+        given = api_base or os.environ.get("OPENAI_BASE_URL")
+        if not given:
+            raise InputError("--paraphraser openai needs --api-base URL (or OPENAI_BASE_URL): "
+                             "records are sent only to an endpoint you name")
+        self.api_base, self.basic_auth = split_credentials(given.rstrip("/"))
+        self.shown_base = redact_url(given.rstrip("/"))  # the form used in every message
         self.api_key = os.environ.get(api_key_env, "")
         self.params = params
         self.concurrency = max(1, concurrency)
@@ -44,23 +54,26 @@ class OpenAIBackend:
         self.calls = 0  # completed requests
         self.http_attempts = 0  # every HTTP attempt, retries included
         self.generated_tokens = 0
-        self.model = model or self._first_model()
+        self.served = self.list_models()  # proves the endpoint answers, before any warm-up
+        if not model and not self.served:
+            raise InputError(f"{self.shown_base}/models lists no model; pass --paraphrase-model")
+        self.model = model or self.served[0]
 
     def _headers(self) -> dict:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def _first_model(self) -> str:
-        """GET /models and take the first id: what a single-model `vllm serve` serves."""
+    def list_models(self) -> list[str]:
+        """GET /models: the ids the server serves (the first is what a single-model
+        `vllm serve` serves)."""
         data = asyncio.run(self._with_client(lambda c: self._request(c, "GET", "/models", None)))
-        models = [m.get("id") for m in data.get("data", []) if m.get("id")]
-        if not models:
-            raise InputError(f"{self.api_base}/models lists no model; pass --paraphrase-model")
-        return models[0]
+        return [m.get("id") for m in (data.get("data") or []) if isinstance(m, dict)
+                and m.get("id")]
 
     async def _with_client(self, fn):
         import httpx
 
         async with httpx.AsyncClient(base_url=self.api_base, headers=self._headers(),
+                                     auth=self.basic_auth,
                                      timeout=httpx.Timeout(self.timeout)) as client:
             return await fn(client)
 
@@ -77,15 +90,16 @@ class OpenAIBackend:
                     return resp.json()
                 last = f"HTTP {resp.status_code}: {resp.text[:200].strip()}"
                 if resp.status_code not in RETRY_STATUS:
-                    raise BackendError(f"{method} {self.api_base}{path} failed: {last}")
+                    raise BackendError(f"{method} {self.shown_base}{path} failed: {last}")
                 retry_after = resp.headers.get("retry-after")
             except httpx.TimeoutException:
                 last = f"timed out after {self.timeout:g}s"
             except httpx.TransportError as exc:
-                last = f"connection error: {type(exc).__name__}: {exc}"
+                last = (f"connection error: {type(exc).__name__}: "
+                        f"{str(exc).replace(self.api_base, self.shown_base)}")
             if attempt < self.retries:
                 await asyncio.sleep(self._delay(attempt, retry_after))
-        raise BackendError(f"{method} {self.api_base}{path} failed after {self.retries + 1} "
+        raise BackendError(f"{method} {self.shown_base}{path} failed after {self.retries + 1} "
                            f"attempts: {last}")
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
@@ -106,8 +120,10 @@ class OpenAIBackend:
         try:
             text = data["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
-            raise BackendError(f"unexpected response from {self.api_base}/chat/completions: "
-                               f"{str(data)[:200]}") from None
+            # Only the shape: the body may hold generated text, which may echo a record.
+            shape = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise BackendError(f"unexpected response from {self.shown_base}/chat/completions "
+                               f"(no choices[0].message.content; got {shape})") from None
         self.calls += 1
         self.generated_tokens += int((data.get("usage") or {}).get("completion_tokens") or 0)
         return text
