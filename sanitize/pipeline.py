@@ -11,6 +11,7 @@ Outputs, all atomic, the manifest last (its presence means the run finished):
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -64,24 +65,25 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
     data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
     log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
     perms = private_mode(cfg.input)
-    cache = Cache(None if cfg.dry_run else output_paths(cfg)["--cache"], perms)
-    try:
+    device = cfg.score.train.device
+    with contextlib.ExitStack() as cleanup:
+        if backend is None and pcfg.backend != "local":  # proves the endpoint before any model
+            backend = make_backend(pcfg, device=device)
+        if backend is not None:
+            cleanup.callback(backend.close)
+        cache = Cache(None if cfg.dry_run else output_paths(cfg)["--cache"], perms)
+        cleanup.callback(cache.close)
         embedder = embedder or load_embedder()
-        lm = lm or load_lm(cfg.score.model, device=cfg.score.train.device)
-        backend = backend or make_backend(pcfg, lm=lm if _same_model(cfg) else None,
-                                          device=cfg.score.train.device)
-        try:
-            scores = score_records(data.records, cfg.score, cfg.select, lm=lm,
-                                   embedder=embedder, source_path=cfg.input,
-                                   show_progress=show_progress)
-            selected = [r for r, s in zip(data.records, scores) if s.selected]
-            log(f"selected {len(selected)} of {len(data.records)} records to obfuscate")
-            outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder,
-                                 log, verbose=cfg.verbose)
-        finally:
-            backend.close()
-    finally:
-        cache.close()
+        lm = lm or load_lm(cfg.score.model, device=device)
+        if backend is None:  # the local backend may reuse the scoring model
+            backend = make_backend(pcfg, lm=lm if _same_model(cfg) else None, device=device)
+            cleanup.callback(backend.close)
+        scores = score_records(data.records, cfg.score, cfg.select, lm=lm, embedder=embedder,
+                               source_path=cfg.input, show_progress=show_progress)
+        selected = [r for r, s in zip(data.records, scores) if s.selected]
+        log(f"selected {len(selected)} of {len(data.records)} records to obfuscate")
+        outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder, log,
+                             verbose=cfg.verbose)
 
     by_id = {o.record.id: o for o in outcomes}
     kept, rejected, entries = [], [], []
