@@ -47,6 +47,20 @@ def test_headline_compares_strongest_attacks_and_perplexity(result):
     assert "TPR@1%FPR" in line and "11.50 -> 10.20" in line and "base 14.00" in line
 
 
+def test_too_few_members_is_not_measurable():
+    """One member gives an AUC of 0 or 1 by the luck of one draw: say so, never a verdict."""
+    rng = np.random.default_rng(0)
+    labels = np.array([1] + [0] * 30)
+    scores = {"loss": rng.normal(size=31)}
+    metrics = {"loss": evaluate(scores["loss"], labels, n_boot=50)}
+    assert metrics["loss"].auc.note.startswith("not measurable: 1 members and 30 non-members")
+    r = AuditResult(AuditConfig(out_dir="x", members="m", nonmembers="n", model_path="p"),
+                    [f"i{k}" for k in range(31)], labels,
+                    [ModelResult("model", "given", scores, metrics, perplexity=10.0)],
+                    base_perplexity=None, perplexity_on="the non-members", data={})
+    assert r.too_small and headline(r).startswith("Not measurable: 1 members")
+
+
 def test_reports_render_with_images_and_ids_only(result, tmp_path):
     report = write_reports(result, str(tmp_path))
     data = json.loads((tmp_path / "report.json").read_text())
