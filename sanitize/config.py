@@ -120,6 +120,14 @@ class ParaphraseConfig:
     content_type: str = "auto"  # auto | text | code | chat
     fields: str = "trainable"  # "trainable" or "all"
     seed: int = 0
+    # Decoding against copies and loops (paraphrase/decoding.py; local backend).
+    block_ngrams: int = 0
+    no_repeat_ngram: int = 0
+    repetition_penalty: float = 1.0
+    # Which passing candidate wins: the first, or (generating every candidate) the one that
+    # changes the wording most (lowest overlap with the original).
+    pick: str = "first"
+    chunk_words: int = 120  # longest text piece sent to the paraphraser (paraphrase/chunks.py)
 
     def __post_init__(self):
         _check(_finite(self.temperature) and self.temperature >= 0, "--temperature",
@@ -134,6 +142,14 @@ class ParaphraseConfig:
         _check(self.retries >= 0, "--retries", self.retries, "0 or more")
         _check(self.content_type in ("auto", "text", "code", "chat"), "--content-type",
                self.content_type, "auto, text, code or chat")
+        _check(self.block_ngrams == 0 or self.block_ngrams >= 2, "--block-ngrams",
+               self.block_ngrams, "0 (off) or at least 2")
+        _check(self.no_repeat_ngram >= 0, "--no-repeat-ngram", self.no_repeat_ngram, "0 or more")
+        _check(_finite(self.repetition_penalty) and self.repetition_penalty > 0,
+               "--repetition-penalty", self.repetition_penalty, "above 0")
+        _check(self.pick in ("first", "most-changed"), "--pick", self.pick,
+               "first or most-changed")
+        _check(self.chunk_words >= 8, "--chunk-words", self.chunk_words, "at least 8")
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,9 @@ class GateConfig:
     max_common_span: int = 12  # longest verbatim run of the original, in words
     min_length_ratio: float = 0.5
     max_length_ratio: float = 2.0
+    # Numbers, negations and names kept, none invented (fidelity.py): a rewrite that flips a
+    # "yes" to a "no" embeds almost like the original, so similarity alone lets it through.
+    check_facts: bool = True
     on_fail: str = "drop"  # drop | keep
 
     def __post_init__(self):

@@ -8,6 +8,9 @@
 - common span: the longest run of words copied verbatim <= max_common_span (a long exact run is
   what a membership attack and an extraction attack both key on).
 - sanity: not empty, length ratio (characters) within bounds, no refusal, no echo of our prompt.
+- facts (`check_facts`, fidelity.py): numbers, negation, names survive and none are invented;
+  for code, public names and string literals (embedding similarity cannot see a flipped "no").
+- parse: a code piece that parsed as Python must still parse.
 
 `evaluate` embeds all pairs in one batch, which is what makes the gate cheap next to generation.
 """
@@ -15,11 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from difflib import SequenceMatcher
-
+import numpy as np
 from rapidfuzz import fuzz
 
 from .config import GateConfig
+from .fidelity import fidelity_reason
+from .paraphrase.code_rename import parses
 
 _WORD = re.compile(r"\w+")
 _REFUSAL = re.compile(
@@ -52,18 +56,75 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+# rapidfuzz's ratio costs about len(a) * len(b) / 64 steps: past this many characters a side,
+# long texts (a whole segment reassembled from its chunks) are compared window by window.
+OVERLAP_WINDOW = 4000
+
+
 def overlap(a: str, b: str) -> float:
-    return fuzz.ratio(normalise(a), normalise(b)) / 100.0
+    """Edit-distance similarity of the normalised texts, 0..1. Texts longer than
+    OVERLAP_WINDOW are cut into as many windows as the longer one needs, paired in order (a
+    rewrite keeps the order of its pieces), and the windows' ratios averaged by length."""
+    a, b = normalise(a), normalise(b)
+    n = max(1, -(-max(len(a), len(b)) // OVERLAP_WINDOW))
+    if n == 1:
+        return fuzz.ratio(a, b) / 100.0
+    pairs = [(a[len(a) * i // n: len(a) * (i + 1) // n], b[len(b) * i // n: len(b) * (i + 1) // n])
+             for i in range(n)]
+    weights = [len(x) + len(y) for x, y in pairs]
+    total = sum(fuzz.ratio(x, y) * w for (x, y), w in zip(pairs, weights))
+    return total / max(1, sum(weights)) / 100.0
 
 
 def longest_common_span(a: str, b: str) -> int:
-    """Longest run of consecutive words (case-insensitive, punctuation ignored) in both."""
+    """Longest run of consecutive words (case-insensitive, punctuation ignored) in both.
+
+    A binary search over the run length k; each step hashes every k-word window of both texts
+    at once (a polynomial rolling hash over word ids, mod 2**64), so long texts cost
+    O(n log n) instead of the quadratic cost of a plain longest-common-substring search."""
     wa, wb = _WORD.findall(a.lower()), _WORD.findall(b.lower())
     if not wa or not wb:
         return 0
-    # autojunk off: with it, frequent words in long texts are ignored and runs come out short.
-    m = SequenceMatcher(None, wa, wb, autojunk=False).find_longest_match(0, len(wa), 0, len(wb))
-    return m.size
+    vocab: dict[str, int] = {}
+    ha, hb = (_prefix_hashes([vocab.setdefault(w, len(vocab) + 1) for w in ws])
+              for ws in (wa, wb))
+    lo, hi = 0, min(len(wa), len(wb))
+    while lo < hi:
+        k = (lo + hi + 1) // 2
+        if _shares_run(ha, hb, wa, wb, k):
+            lo = k
+        else:
+            hi = k - 1
+    return lo
+
+
+_BASE = 1_000_003
+_MASK = (1 << 64) - 1
+
+
+def _prefix_hashes(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix hashes and powers of the base, mod 2**64, for O(1) hashes of any window."""
+    prefix, powers = [0], [1]
+    for x in ids:
+        prefix.append((prefix[-1] * _BASE + x) & _MASK)
+        powers.append((powers[-1] * _BASE) & _MASK)
+    return np.array(prefix, dtype=np.uint64), np.array(powers, dtype=np.uint64)
+
+
+def _windows(hashes: tuple[np.ndarray, np.ndarray], k: int) -> np.ndarray:
+    prefix, powers = hashes
+    with np.errstate(over="ignore"):  # wrapping mod 2**64 is the hash
+        return prefix[k:] - prefix[:-k] * powers[k]
+
+
+def _shares_run(ha, hb, wa: list[str], wb: list[str], k: int) -> bool:
+    a, b = _windows(ha, k), _windows(hb, k)
+    where_in_b = dict(zip(b.tolist(), range(len(b))))
+    for i in np.flatnonzero(np.isin(a, b)).tolist():
+        j = where_in_b[int(a[i])]
+        if wa[i:i + k] == wb[j:j + k]:  # rule out a hash collision
+            return True
+    return False
 
 
 def sanity_reason(original: str, candidate: str, cfg: GateConfig) -> str:
@@ -81,13 +142,15 @@ def sanity_reason(original: str, candidate: str, cfg: GateConfig) -> str:
     return ""
 
 
-def evaluate(pairs: list[tuple[str, str]], cfg: GateConfig, embedder) -> list[GateResult]:
-    """Gate decisions for (original, candidate) pairs, in order."""
+def evaluate(pairs: list[tuple[str, str]], cfg: GateConfig, embedder,
+             kinds: list[str] | None = None) -> list[GateResult]:
+    """Gate decisions for (original, candidate) pairs, in order. `kinds`: each pair's content
+    kind (text, code, chat) for the fact checks; default text."""
     if not pairs:
         return []
     sims = similarities(pairs, embedder)
     out = []
-    for (orig, cand), sim in zip(pairs, sims):
+    for (orig, cand), sim, kind in zip(pairs, sims, kinds or ["text"] * len(pairs)):
         ov = overlap(orig, cand)
         span = longest_common_span(orig, cand)
         ratio = len(cand.strip()) / max(1, len(orig.strip()))
@@ -98,6 +161,11 @@ def evaluate(pairs: list[tuple[str, str]], cfg: GateConfig, embedder) -> list[Ga
             reason = "overlap"
         if not reason and span > cfg.max_common_span:
             reason = "common-span"
+        if not reason and kind == "code" and parses(orig, "python") and \
+                parses(cand, "python") is False:
+            reason = "parse"  # Python that parsed before must parse after
+        if not reason and cfg.check_facts:
+            reason = fidelity_reason(orig, cand, kind)
         out.append(GateResult(not reason, reason, sim, ov, span, ratio))
     return out
 

@@ -1,16 +1,17 @@
 """Rewrite the selected records: segments -> chunks -> cached candidates -> gate -> new record.
 
 Candidates are generated in rounds. Round k asks the backend for candidate k of every chunk that
-has no passing candidate yet, all records together, so batches stay full. A chunk stops at its
-first candidate that passes the gate; after `candidates` rounds, a chunk without one fails its
-segment. A segment whose chunks all passed is reassembled (original separators, layout) and
+is not done yet, all records together, so batches stay full. With `pick="first"` a chunk is done
+at its first candidate that passes the gate; with `pick="most-changed"` every chunk sees all
+`candidates` rounds and keeps the passing candidate with the lowest overlap (best-of-N). After
+the last round, a chunk without a passing candidate fails its segment. A segment whose chunks all passed is reassembled (original separators, layout) and
 gated again as a whole with the same thresholds; a record is obfuscated only if every segment it
 rewrites passes. Every backend output is committed to the cache before it is used, so a rerun
 after a crash regenerates nothing that finished.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .cache import Cache, cache_key
@@ -19,6 +20,7 @@ from .content import segment_kind
 from .gate import GateResult, evaluate
 from .paraphrase.base import Backend, Request, new_tokens_for
 from .paraphrase.chunks import Chunk, assemble, split
+from .paraphrase.code_rename import rename_identifiers
 from .paraphrase.clean import clean
 from .prompts import PromptTemplate
 from .records import Record, Segment
@@ -36,6 +38,7 @@ class SegmentOutcome:
     reason: str = ""
     failures: dict[int, str] = field(default_factory=dict)  # chunk index -> last gate failure
     new_text: str | None = None  # the reassembled segment, once it passed
+    exact: bool = False  # a chunk was rewritten by exact renaming (no model)
 
     @property
     def passed(self) -> bool:
@@ -71,6 +74,7 @@ class _Job:  # one chunk to rewrite
     source: str
     template: PromptTemplate
     done: bool = False
+    best: GateResult | None = None  # the kept candidate's gate result
 
 
 def segments_to_rewrite(record: Record, fields: str) -> list[Segment]:
@@ -93,7 +97,7 @@ def plan(records: list[Record], pcfg: ParaphraseConfig,
         ro = RecordOutcome(rec, [])
         for seg in segments_to_rewrite(rec, pcfg.fields):
             kind = segment_kind(seg.text, seg.role, pcfg.content_type)
-            chunks = split(seg.text, kind)
+            chunks = split(seg.text, kind, pcfg.chunk_words)
             if all(c.verbatim for c in chunks):  # a short segment is rewritten whole
                 chunks = [Chunk(seg.text, "", "", None, False, None)]
             so = SegmentOutcome(seg.path, seg.role, kind, chunks)
@@ -112,6 +116,13 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
     outcomes, jobs = plan(records, pcfg, templates)
     params = {"temperature": pcfg.temperature, "top_p": pcfg.top_p,
               "max_new_tokens": pcfg.max_new_tokens}
+    # Decoding rules change what is generated; only those switched on enter the key, so the
+    # keys of runs made before they existed stay valid.
+    params.update({k: v for k, v in (("block_ngrams", pcfg.block_ngrams),
+                                     ("no_repeat_ngram", pcfg.no_repeat_ngram),
+                                     ("repetition_penalty", pcfg.repetition_penalty))
+                   if v not in (0, 1.0)})
+    last_round = pcfg.candidates - 1
     tok = getattr(getattr(backend, "lm", None), "tokenizer", None)
     for cand in range(pcfg.candidates):
         pending = [j for j in jobs if not j.done]
@@ -142,7 +153,9 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
             log(f"  generated {min(start + len(batch), len(missing))}/{len(missing)}")
         outputs = [outputs[first[k]] if o is None else o for o, k in zip(outputs, keys)]
         cleaned = [clean(o or "", j.source) for o, j in zip(outputs, pending)]
-        results = evaluate([(j.source, c) for j, c in zip(pending, cleaned)], gcfg, embedder)
+        log(f"  checking {len(pending)} candidates against the gate")
+        results = evaluate([(j.source, c) for j, c in zip(pending, cleaned)], gcfg, embedder,
+                           [j.template.kind for j in pending])
         for j, text, res in zip(pending, cleaned, results):
             j.record.requests += 1
             j.outcome.attempts = max(j.outcome.attempts, cand + 1)
@@ -151,12 +164,15 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
                     f"{'PASS' if res.passed else 'fail ' + res.reason} sim={res.similarity:.2f} "
                     f"overlap={res.overlap:.2f}\n    original: {j.source[:300]!r}\n"
                     f"    rewrite:  {text[:300]!r}")
-            if res.passed:
-                j.done = True
+            if res.passed and (j.best is None or res.overlap < j.best.overlap):
+                j.best = res
                 j.outcome.rewrites[j.index] = text
                 j.outcome.failures.pop(j.index, None)
-            else:
+            elif not res.passed and j.best is None:
                 j.outcome.failures[j.index] = res.reason
+            # "first" stops at the first passing candidate; "most-changed" sees them all.
+            j.done = j.best is not None and (pcfg.pick == "first" or cand == last_round)
+    _rename_only_fallback([j for j in jobs if not j.done], gcfg, embedder, pcfg.seed)
     for ro in outcomes:
         for so in ro.segments:
             if so.failures:
@@ -164,6 +180,30 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
                 so.reason = f"chunk {i}: {so.failures[i]}"
     _finish(outcomes, gcfg, embedder)
     return outcomes
+
+
+def _rename_only_fallback(failed: list[_Job], gcfg: GateConfig, embedder, seed: int) -> None:
+    """A code piece no candidate rewrote past the gate gets one more, exact candidate: the
+    original with its own identifiers renamed (no model involved). It passes only where
+    renaming alone changes enough of the piece."""
+    code = [j for j in failed if j.template.kind == "code"]
+    renamed = [rename_identifiers(j.source, seed).text for j in code]
+    tried = [(j, r) for j, r in zip(code, renamed) if r != j.source]
+    # Renaming keeps behaviour by construction (the AST with the mapping undone is the
+    # original's), so meaning needs no embedding check; new names would only lower it. The
+    # wording checks (overlap, verbatim run) and the fact checks still apply.
+    exact = replace(gcfg, min_similarity=-1.0)
+    results = evaluate([(j.source, r) for j, r in tried], exact, embedder,
+                       ["code"] * len(tried))
+    for (j, text), res in zip(tried, results):
+        j.record.requests += 1
+        if res.passed:
+            j.done, j.best = True, res
+            j.outcome.rewrites[j.index] = text
+            j.outcome.failures.pop(j.index, None)
+            j.outcome.exact = True
+        else:
+            j.outcome.failures[j.index] = f"renamed: {res.reason}"
 
 
 def _budget(source: str, tok, pcfg: ParaphraseConfig) -> int:
@@ -176,7 +216,11 @@ def _finish(outcomes: list[RecordOutcome], gcfg: GateConfig, embedder) -> None:
     ready = [s for ro in outcomes for s in ro.segments
              if len(s.rewrites) == sum(not c.verbatim for c in s.chunks)]
     pairs = [(assemble(s.chunks, {}), assemble(s.chunks, s.rewrites)) for s in ready]
-    for s, res, (_, new) in zip(ready, evaluate(pairs, gcfg, embedder), pairs):
+    results = []
+    for s, pair in zip(ready, pairs):  # segments with renamed code skip the embedding check
+        cfg = replace(gcfg, min_similarity=-1.0) if s.exact else gcfg
+        results += evaluate([pair], cfg, embedder, [s.kind])
+    for s, res, (_, new) in zip(ready, results, pairs):
         s.gate = res
         s.reason = "" if res.passed else f"segment: {res.reason}"
         s.rewrites = s.rewrites if res.passed else {}

@@ -91,3 +91,27 @@ def test_overlap_and_span_helpers():
     assert overlap("A  b C", "a b c") == 1.0
     assert longest_common_span("one two three four", "x two three y") == 2
     assert longest_common_span("", "x") == 0
+
+
+def test_longest_common_span_matches_a_plain_search_and_scales():
+    import random
+    from difflib import SequenceMatcher
+
+    from sanitize.gate import _WORD, longest_common_span
+
+    def plain(a, b):
+        wa, wb = _WORD.findall(a.lower()), _WORD.findall(b.lower())
+        if not wa or not wb:
+            return 0
+        return SequenceMatcher(None, wa, wb, autojunk=False).find_longest_match(
+            0, len(wa), 0, len(wb)).size
+
+    rng = random.Random(0)
+    vocab = "a b c d e f".split()
+    for _ in range(300):
+        a = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 30)))
+        b = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 30)))
+        assert longest_common_span(a, b) == plain(a, b), (a, b)
+    # A whole long segment against itself (the quadratic search took minutes on such texts).
+    big = " ".join(f"w{rng.randint(0, 999)}" for _ in range(50_000))
+    assert longest_common_span(big, big) == 50_000

@@ -206,3 +206,64 @@ def test_cache_persists_and_counts(tmp_path):
     c.close()  # a new connection (a rerun) sees the committed row
     c2 = Cache(path)
     assert c2.get("k") == "rewrite" and c2.stats()["hits"] == 1 and len(c2) == 1
+
+
+def test_source_ngram_blocker_forbids_continuing_a_source_run_only():
+    import torch
+
+    from sanitize.paraphrase.decoding import SourceNgramBlocker
+
+    source = [5, 6, 7, 8]
+    blocker = SourceNgramBlocker([source, source], n=3, prompt_length=2)
+    # Row 0 has just written 5 6 (a source run): 7 is forbidden. Row 1 wrote 6 5: nothing is.
+    input_ids = torch.tensor([[1, 1, 5, 6], [1, 1, 6, 5]])
+    scores = blocker(input_ids, torch.zeros(2, 10))
+    assert scores[0, 7] == float("-inf") and torch.isfinite(scores[0, [0, 5, 6, 8, 9]]).all()
+    assert torch.isfinite(scores[1]).all()
+    # Too little generated yet to form a context: untouched.
+    assert torch.isfinite(blocker(input_ids[:, :3], torch.zeros(2, 10))).all()
+
+
+def test_blocked_greedy_generation_never_continues_a_source_trigram(tiny):
+    """A tiny model trained to parrot its source copies it under greedy decoding; with the
+    blocker no 3-token run of the source appears in its output."""
+    import copy
+
+    from sanitize.config import TrainConfig
+    from sanitize.encoding import encode_records
+    from sanitize.models import LoadedLM
+    from sanitize.paraphrase.local import LocalBackend
+    from sanitize.prompts import load_template
+    from sanitize.records import make_record
+    from sanitize.train import fine_tune
+
+    text = "aaaa aaaa aaaa bbbb aaaa aaaa"
+    tok = tiny.tokenizer
+    enc = encode_records([make_record(1, "", {"text": text}, "text", "x")], tok, 64, "x")
+    parrot = fine_tune(copy.deepcopy(tiny.model), enc * 8, tok.pad_token_id,
+                       TrainConfig(epochs=20, learning_rate=3e-3, batch_size=8, max_length=64))
+    lm = LoadedLM(parrot, tok, "parrot", "memory")
+    req = Request(tuple(load_template("text").messages(text)), text, 0, 40)
+    sources = [tok(t, add_special_tokens=False)["input_ids"] for t in (text, " " + text)]
+    trigrams = {tuple(s[i:i + 3]) for s in sources for i in range(len(s) - 2)}
+
+    def copied(block: int) -> int:
+        out = LocalBackend(lm, GenParams(0.0, 1.0, block_ngrams=block)).generate([req])[0]
+        got = tok(out, add_special_tokens=False)["input_ids"]
+        return sum(tuple(got[i:i + 3]) in trigrams for i in range(len(got) - 2))
+
+    assert copied(0) > 10  # the parrot copies ...
+    assert copied(3) == 0  # ... until the blocker stops it
+
+
+@pytest.mark.parametrize("text", [
+    " ".join(["word"] * 5000),                      # one huge line, no sentence end
+    "Intro.\n" + "x  " * 3000 + "\nEnd of it.",     # a huge line inside a multi-line paragraph
+])
+def test_a_huge_line_is_cut_into_bounded_pieces(text):
+    chunks = split(text, "text")
+    assert "".join(c.prefix + c.original + c.sep for c in chunks) == text
+    assert max(words(c.original) for c in chunks) <= MAX_WORDS
+    small = split(text, "text", max_words=40)
+    assert "".join(c.prefix + c.original + c.sep for c in small) == text
+    assert max(words(c.original) for c in small) <= 40

@@ -37,6 +37,19 @@ P, G = ParaphraseConfig, GateConfig
               help="Candidates tried per piece before the record fails the gate.")
 @click.option("--paraphrase-batch-size", type=click.IntRange(1), default=P.batch_size,
               show_default=True, help="local/vllm: prompts generated together.")
+@click.option("--block-ngrams", type=click.IntRange(0), default=P.block_ngrams,
+              show_default=True, help="local: never continue an n-gram (tokens) of the "
+                                      "original piece while rewriting it (0: off).")
+@click.option("--no-repeat-ngram", type=click.IntRange(0), default=P.no_repeat_ngram,
+              show_default=True, help="local: never repeat an n-gram of the rewrite (0: off).")
+@click.option("--repetition-penalty", type=click.FloatRange(0, min_open=True),
+              default=P.repetition_penalty, show_default=True, help="local: 1.0 is off.")
+@click.option("--pick", type=click.Choice(["first", "most-changed"]), default=P.pick,
+              show_default=True, help="first: stop at the first candidate that passes; "
+                                      "most-changed: try all --candidates, keep the one with "
+                                      "the lowest overlap.")
+@click.option("--chunk-words", type=click.IntRange(8), default=P.chunk_words,
+              show_default=True, help="Longest text piece (words) sent to the paraphraser.")
 @click.option("--prompt-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="One template for every content type (see prompts/*.md for the format).")
 @click.option("--content-type", type=click.Choice(["auto", "text", "code", "chat"]),
@@ -55,6 +68,9 @@ P, G = ParaphraseConfig, GateConfig
               show_default=True)
 @click.option("--max-length-ratio", type=click.FloatRange(0), default=G.max_length_ratio,
               show_default=True)
+@click.option("--check-facts/--no-check-facts", default=G.check_facts, show_default=True,
+              help="Reject rewrites that drop, change or invent numbers, negations or names "
+                   "(code: public names, string literals).")
 @click.option("--on-fail", type=click.Choice(["drop", "keep"]), default=G.on_fail,
               show_default=True, help="drop: failed records go to OUT.rejected.jsonl; keep: "
                                       "the original stays in OUT (marked in the manifest).")
@@ -66,11 +82,12 @@ P, G = ParaphraseConfig, GateConfig
               help="Log each rewrite next to its original (prints record text).")
 @json_option
 @config_option
-def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_model, api_base, api_key_env, concurrency, timeout,
-            retries, temperature, max_new_tokens, candidates, paraphrase_batch_size,
-            prompt_file, content_type, fields, min_similarity, max_overlap, max_common_span,
-            min_length_ratio, max_length_ratio, on_fail, cache_path, dry_run, verbose, as_json,
-            **options):
+def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_model,
+            api_base, api_key_env, concurrency, timeout, retries, temperature, max_new_tokens,
+            candidates, paraphrase_batch_size, block_ngrams, no_repeat_ngram,
+            repetition_penalty, pick, chunk_words, prompt_file, content_type, fields,
+            min_similarity, max_overlap, max_common_span, min_length_ratio, max_length_ratio,
+            check_facts, on_fail, cache_path, dry_run, verbose, as_json, **options):
     """Obfuscate the records of IN most exposed to membership inference; write OUT.
 
     Scores every record (a short warm-up fine-tune), selects the riskiest --ratio, rewrites
@@ -98,10 +115,13 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
             api_key_env=api_key_env, temperature=temperature, max_new_tokens=max_new_tokens,
             candidates=candidates, batch_size=paraphrase_batch_size, concurrency=concurrency,
             timeout=timeout, retries=retries, prompt_file=prompt_file,
-            content_type=content_type, fields=fields, seed=score.train.seed),
+            content_type=content_type, fields=fields, seed=score.train.seed,
+            block_ngrams=block_ngrams, no_repeat_ngram=no_repeat_ngram,
+            repetition_penalty=repetition_penalty, pick=pick, chunk_words=chunk_words),
         gate=GateConfig(min_similarity=min_similarity, max_overlap=max_overlap,
                         max_common_span=max_common_span, min_length_ratio=min_length_ratio,
-                        max_length_ratio=max_length_ratio, on_fail=on_fail),
+                        max_length_ratio=max_length_ratio, check_facts=check_facts,
+                        on_fail=on_fail),
         cache_path=cache_path, dry_run=dry_run, verbose=verbose)
     from ..paths import check_outputs
     from ..pipeline import output_paths

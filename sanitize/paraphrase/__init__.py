@@ -31,7 +31,8 @@ def backend_class(name: str):
 def make_backend(cfg: ParaphraseConfig, lm=None, device: str = "auto") -> Backend:
     """Build the configured backend. `lm`: an already loaded LoadedLM the local backend may
     reuse (the pipeline passes the base model it scored with when it is the same model)."""
-    params = GenParams(cfg.temperature, cfg.top_p)
+    params = GenParams(cfg.temperature, cfg.top_p, cfg.block_ngrams, cfg.no_repeat_ngram,
+                       cfg.repetition_penalty)
     cls = backend_class(cfg.backend)
     if cfg.backend == "echo":
         return cls(batch_size=cfg.batch_size)

@@ -25,9 +25,10 @@ class Request:
 class GenParams:
     temperature: float
     top_p: float
-
-    def as_dict(self) -> dict:
-        return {"temperature": self.temperature, "top_p": self.top_p}
+    # Against copying and loops (paraphrase/decoding.py); 0 / 1.0 turn each off.
+    block_ngrams: int = 0  # forbid continuing any n-gram of the source piece
+    no_repeat_ngram: int = 0  # forbid repeating an n-gram of the rewrite itself
+    repetition_penalty: float = 1.0
 
 
 class Backend(Protocol):

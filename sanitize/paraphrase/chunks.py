@@ -63,8 +63,8 @@ def _is_hard_wrapped(para: str) -> bool:
         sum(ln.rstrip().endswith((".", ":", "!", "?")) for ln in body) <= len(body) // 2
 
 
-def _split_long(para: str) -> list[tuple[str, str]]:
-    """(piece, separator) pairs of a paragraph longer than MAX_WORDS: sentence groups for
+def _split_long(para: str, max_words: int) -> list[tuple[str, str]]:
+    """(piece, separator) pairs of a paragraph longer than `max_words`: sentence groups for
     one-line prose, line groups for multi-line paragraphs (lists, tables)."""
     if "\n" in para.strip():
         units = re.split(r"(\n)", para)
@@ -76,7 +76,7 @@ def _split_long(para: str) -> list[tuple[str, str]]:
     cur = ""
     for i in range(0, len(units), 2):
         text, sep = units[i], units[i + 1] if i + 1 < len(units) else ""
-        if cur and words(cur + text) > MAX_WORDS:
+        if cur and words(cur + text) > max_words:
             body, trail = cur.rstrip(), cur[len(cur.rstrip()):]
             pieces.append((body, trail))
             cur = ""
@@ -84,10 +84,29 @@ def _split_long(para: str) -> list[tuple[str, str]]:
     if cur:
         body, trail = cur.rstrip(), cur[len(cur.rstrip()):]
         pieces.append((body, trail))
-    return pieces
+    return [cut for body, trail in pieces for cut in _cut_at_spaces(body, trail, max_words)]
 
 
-def _text_chunks(block: str, sep: str) -> list[Chunk]:
+def _cut_at_spaces(piece: str, sep: str, max_words: int) -> list[tuple[str, str]]:
+    """A piece still over `max_words` (one huge line, no sentence end to cut at) is cut at
+    whitespace, so no chunk outgrows what the model and the gate handle in bounded time."""
+    if words(piece) <= max_words:
+        return [(piece, sep)]
+    tokens = re.split(r"(\s+)", piece)  # word, space, word, space, ..., word
+    out: list[tuple[str, str]] = []
+    body, count = "", 0
+    for i in range(0, len(tokens), 2):
+        n = words(tokens[i])
+        if body and count + n > max_words:
+            out.append((body, tokens[i - 1]))
+            body, count = "", 0
+        body += ("" if not body else tokens[i - 1]) + tokens[i]
+        count += n
+    out.append((body, sep))
+    return out
+
+
+def _text_chunks(block: str, sep: str, max_words: int) -> list[Chunk]:
     out: list[Chunk] = []
     parts = _BLANK_RUN.split(block)
     seps = _BLANK_RUN.findall(block) + [sep]
@@ -103,7 +122,8 @@ def _text_chunks(block: str, sep: str) -> list[Chunk]:
         if body != para:  # trailing newline/spaces are layout: keep them in the separator
             para, psep = body, para[len(body):] + psep
         wrapped = _is_hard_wrapped(para)
-        pieces = [(para, "")] if wrapped or words(para) <= MAX_WORDS else _split_long(para)
+        pieces = ([(para, "")] if wrapped or words(para) <= max_words
+                  else _split_long(para, max_words))
         pieces[-1] = (pieces[-1][0], pieces[-1][1] + psep)
         for text, s in pieces:
             prefix = "" if "\n" in text else text[:_MARKER.match(text).end()]
@@ -131,15 +151,16 @@ def _code_chunks(block: str, sep: str) -> list[Chunk]:
     return out
 
 
-def split(text: str, kind: str) -> list[Chunk]:
-    """Chunks of one segment; `kind` is the segment's content kind (code is split by lines)."""
+def split(text: str, kind: str, max_words: int = MAX_WORDS) -> list[Chunk]:
+    """Chunks of one segment; `kind` is the segment's content kind (code is split by lines);
+    text pieces hold at most `max_words` words (a hard-wrapped paragraph stays whole)."""
     if kind == "code":
         return _code_chunks(text, "")
     chunks: list[Chunk] = []
     pos = 0
     for m in _FENCE.finditer(text):
         if m.start() > pos:
-            chunks += _text_chunks(text[pos:m.start()], "")
+            chunks += _text_chunks(text[pos:m.start()], "", max_words)
         fence = m.group(0)
         # The fence lines are kept; only the code inside is rewritten (with the code prompt).
         first_nl = fence.index("\n") + 1
@@ -152,7 +173,7 @@ def split(text: str, kind: str) -> list[Chunk]:
         chunks.append(Chunk("", fence[last_nl:], "", None, True, None))
         pos = m.end()
     if pos < len(text) or not chunks:
-        chunks += _text_chunks(text[pos:], "")
+        chunks += _text_chunks(text[pos:], "", max_words)
     return chunks
 
 

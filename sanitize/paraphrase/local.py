@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from .base import GenParams, OnResult, Request
+from .decoding import SourceNgramBlocker
 
 
 class LocalBackend:
@@ -60,11 +61,25 @@ class LocalBackend:
         enc = {k: v.to(model.device) for k, v in enc.items()}
         seed_material = ",".join(str(r.seed) for r in reqs).encode()
         torch.manual_seed(int(hashlib.sha256(seed_material).hexdigest()[:8], 16))
-        sample = self.params.temperature > 0
+        p = self.params
+        sample = p.temperature > 0
         kwargs = dict(do_sample=sample, max_new_tokens=max(r.max_new_tokens for r in reqs),
                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
         if sample:
-            kwargs.update(temperature=self.params.temperature, top_p=self.params.top_p)
+            kwargs.update(temperature=p.temperature, top_p=p.top_p)
+        if p.no_repeat_ngram:
+            kwargs["no_repeat_ngram_size"] = p.no_repeat_ngram
+        if p.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = p.repetition_penalty
+        if p.block_ngrams:
+            from transformers import LogitsProcessorList
+
+            # The source as the model would write it: alone, and after a space (mid-text).
+            sources = [tok(r.text, add_special_tokens=False)["input_ids"]
+                       + [-1] + tok(" " + r.text, add_special_tokens=False)["input_ids"]
+                       for r in reqs]
+            kwargs["logits_processor"] = LogitsProcessorList([SourceNgramBlocker(
+                sources, p.block_ngrams, enc["input_ids"].shape[1])])
         with torch.inference_mode():
             gen = model.generate(**enc, **kwargs)
         new = gen[:, enc["input_ids"].shape[1]:]

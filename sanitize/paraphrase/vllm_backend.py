@@ -2,6 +2,9 @@
 
 vLLM schedules the whole batch itself (continuous batching), so the caller hands over large
 batches. Each request carries its own seed, so outputs do not depend on batch composition.
+Of the anti-copy decoding rules only `repetition_penalty` maps onto vLLM's SamplingParams;
+source n-gram blocking and no-repeat n-grams are the local backend's (vLLM's V1 engine takes
+no per-request logits processors): here the gate and best-of-N (`pick`) do that work.
 """
 from __future__ import annotations
 
@@ -33,7 +36,9 @@ class VLLMBackend:
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:
         sampling = [self._vllm.SamplingParams(temperature=self.params.temperature,
                                               top_p=self.params.top_p, seed=r.seed,
-                                              max_tokens=r.max_new_tokens) for r in requests]
+                                              max_tokens=r.max_new_tokens,
+                                              repetition_penalty=self.params.repetition_penalty)
+                    for r in requests]
         outputs = self.llm.chat([list(r.messages) for r in requests], sampling, use_tqdm=False)
         texts = []
         for i, o in enumerate(outputs):

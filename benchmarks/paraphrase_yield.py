@@ -1,0 +1,125 @@
+"""Paraphrase yield: how many selected records the paraphraser rewrites past the gate, per domain
+and paraphrase setting (issue 13's first measure). Prints and saves, per (domain, variant): the
+share of records rewritten (the yield at ratio 1.0, where every record is selected), the share
+of chunks whose first candidate passed, why chunks failed, mean similarity and overlap of the
+kept rewrites, and generation time.
+
+    python benchmarks/paraphrase_yield.py --n 16                       # every variant below
+    python benchmarks/paraphrase_yield.py --n 16 --variant default --variant block4
+
+Records: the first N members of the privacy benchmark's split of each domain (same seed, same
+per-domain training window), so yield here is the yield the benchmark's soft-1.0 would see.
+Results land in benchmarks/results/yield/<domain>--<variant>.json as they finish (resumable:
+finished pairs are skipped, finished candidates come from the paraphrase cache) and the table
+is re-rendered into docs/paraphrase-yield.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import privacy_utility as pu
+
+from sanitize.config import GateConfig, ParaphraseConfig
+
+OUT_DIR = pu.REPO / "benchmarks" / "results" / "yield"
+TABLE = pu.REPO / "docs" / "paraphrase-yield.md"
+CACHE = pu.REPO / "benchmarks" / "cache" / "yield.sqlite"
+
+# One lever at a time against today's defaults, then combinations (issue 13, item 1).
+VARIANTS = {
+    "default": {},
+    "block4": {"block_ngrams": 4},
+    "block3": {"block_ngrams": 3},
+    "norepeat": {"no_repeat_ngram": 4, "repetition_penalty": 1.1},
+    "best-of-3": {"pick": "most-changed"},
+    "small-pieces": {"chunk_words": 50},
+    "block4+norepeat": {"block_ngrams": 4, "no_repeat_ngram": 4},
+    "block4+small": {"block_ngrams": 4, "chunk_words": 50},
+}
+
+
+def measure(domain: str, variant: str, n: int, seed: int, base, para_cache) -> dict:
+    split = pu.make_split(domain, n, 0, 0, seed, None, base.tokenizer, pu.WINDOWS[domain])
+    pcfg = replace(ParaphraseConfig(), **VARIANTS[variant])
+    gcfg = GateConfig()
+    para = pu.Paraphraser(pcfg, gcfg, base, para_cache)
+    started = time.perf_counter()
+    outcomes, calls = para.run(split.members)
+    seconds = time.perf_counter() - started
+    chunks = [(so, i) for ro in outcomes for so in ro.segments
+              for i, c in enumerate(so.chunks) if not c.verbatim]
+    failed = sum(len(so.failures) for ro in outcomes for so in ro.segments)
+    kept = [s.gate for ro in outcomes if ro.new_record for s in ro.segments if s.gate]
+    return {
+        "domain": domain, "variant": variant, "settings": VARIANTS[variant], "records": n,
+        "rewritten": sum(ro.new_record is not None for ro in outcomes),
+        "chunks": len(chunks), "chunks_failed": failed,
+        "failures": pu.gate_failures(outcomes),
+        "similarity_mean": _mean([g.similarity for g in kept]),
+        "overlap_mean": _mean([g.overlap for g in kept]),
+        "generation_s": round(seconds, 1), "calls": calls,
+        "paraphrase": asdict(pcfg), "gate": asdict(gcfg), "seed": seed,
+        "machine": pu.hardware(),
+    }
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(statistics.fmean(xs), 4) if xs else None
+
+
+def render(rows: list[dict]) -> str:
+    lines = ["# Paraphrase yield per domain and setting", "",
+             "Written by `benchmarks/paraphrase_yield.py` (embedded SmolLM2-135M-Instruct, "
+             "default gate; every record selected, as at ratio 1.0). *yield*: records whose "
+             "every rewritten segment passed the gate; *failed*: chunks without a passing "
+             "candidate after all tries; similarity and overlap: means over the rewritten "
+             "records' segments.", "",
+             "| domain | variant | settings | yield | chunks | failed | similarity | overlap "
+             "| gen. s | top failures |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["domain"], list(VARIANTS).index(r["variant"])
+                                         if r["variant"] in VARIANTS else 99)):
+        fails = ", ".join(f"{k} {v}" for k, v in list(r["failures"].items())[:3]) or "-"
+        lines.append(
+            f"| {r['domain']} | {r['variant']} | {json.dumps(r['settings']) or '{}'} | "
+            f"{r['rewritten']}/{r['records']} ({r['rewritten'] / r['records']:.0%}) | "
+            f"{r['chunks']} | {r['chunks_failed']} | {r['similarity_mean']} | "
+            f"{r['overlap_mean']} | {r['generation_s']} | {fails} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=16, help="records per domain")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--domain", action="append", choices=list(pu.DOMAINS))
+    ap.add_argument("--variant", action="append", choices=list(VARIANTS))
+    ap.add_argument("--render-only", action="store_true")
+    args = ap.parse_args()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if not args.render_only:
+        from sanitize.models import load_lm
+
+        base = load_lm(None, device="cpu")
+        for variant in args.variant or list(VARIANTS):
+            for domain in args.domain or list(pu.DOMAINS):
+                path = OUT_DIR / f"{domain}--{variant}.json"
+                if path.exists() and json.loads(path.read_text())["records"] == args.n:
+                    continue
+                pu.log(f"{domain} / {variant}: {args.n} records")
+                row = measure(domain, variant, args.n, args.seed, base, CACHE)
+                pu._write_json(path, row)
+                pu.log(f"  rewrote {row['rewritten']}/{row['records']} in "
+                       f"{row['generation_s']} s; failures {row['failures']}")
+    rows = [json.loads(p.read_text()) for p in sorted(OUT_DIR.glob("*.json"))]
+    TABLE.write_text(render(rows))
+    print(render(rows))
+
+
+if __name__ == "__main__":
+    main()
