@@ -33,6 +33,8 @@ CACHE = pu.REPO / "benchmarks" / "cache" / "yield.sqlite"
 # One lever at a time against today's defaults, then combinations (issue 13, item 1).
 VARIANTS = {
     "default": {},
+    # The same candidates without the fact checks (gate settings go under "gate").
+    "no-facts": {"gate": {"check_facts": False}},
     "block4": {"block_ngrams": 4},
     "block3": {"block_ngrams": 3},
     "norepeat": {"no_repeat_ngram": 4, "repetition_penalty": 1.1},
@@ -45,8 +47,9 @@ VARIANTS = {
 
 def measure(domain: str, variant: str, n: int, seed: int, base, para_cache) -> dict:
     split = pu.make_split(domain, n, 0, 0, seed, None, base.tokenizer, pu.WINDOWS[domain])
-    pcfg = replace(ParaphraseConfig(), **VARIANTS[variant])
-    gcfg = GateConfig()
+    settings = dict(VARIANTS[variant])
+    gcfg = replace(GateConfig(), **settings.pop("gate", {}))
+    pcfg = replace(ParaphraseConfig(), **settings)
     para = pu.Paraphraser(pcfg, gcfg, base, para_cache)
     started = time.perf_counter()
     outcomes, calls = para.run(split.members)

@@ -312,8 +312,11 @@ def metrics_json(res) -> dict:
 
 
 def strongest(attacks: dict) -> str | None:
+    """The attack farthest from 0.5 either way: the audit's own verdict (metrics.leakage)."""
+    from sanitize.audit.metrics import leakage
+
     ok = {k: v for k, v in attacks.items() if v.get("auc") is not None}
-    return max(ok, key=lambda k: ok[k]["auc"]) if ok else None
+    return max(ok, key=lambda k: leakage(ok[k]["auc"])) if ok else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -704,9 +707,11 @@ def best_soft(results: dict) -> str | None:
     if not soft:
         return None
 
-    def auc(v):
+    def auc(v):  # the strongest attack's leakage, 0.5 + |AUC - 0.5|
+        from sanitize.audit.metrics import leakage
+
         a = v["attacks"]
-        return a[strongest(a)]["auc"]
+        return leakage(a[strongest(a)]["auc"])
 
     within = {k: v for k, v in soft.items()
               if (ppl_change(v, ref) is not None and ppl_change(v, ref) <= TARGET_PPL_RISE)}

@@ -250,3 +250,38 @@ def test_stats_cache_reuses_results(memorised, monkeypatch):
     again = cache.stats("b", base, ts.encoded, lm.tokenizer.pad_token_id)
     assert all(x is y for x, y in zip(first, again))
     assert isinstance(first[0], TokenStats)
+
+
+def test_attacks_read_only_the_scored_window(tiny):
+    """No membership at all (the untouched model is the 'target'); members differ only by a long
+    tail past the 32-token window. Every cheap attack must stay at chance: the tail was never
+    scored. Dividing by the whole text's zlib size (the old zlib) separates them perfectly."""
+    import random
+    import zlib as zlib_module
+
+    from sanitize.io import Dataset
+
+    rng = random.Random(3)
+    words = "river stone cloud maple harbor signal copper meadow lantern violet".split()
+
+    def head():
+        return " ".join(rng.choice(words) for _ in range(12))
+
+    members = [make_record(i + 1, "", {"id": f"m{i}", "text": head() + " " + " ".join(
+        rng.choice(words) for _ in range(200))}, "text", "m") for i in range(20)]
+    nonmembers = [make_record(i + 1, "", {"id": f"n{i}", "text": head()}, "text", "n")
+                  for i in range(20)]
+    tok, pad = tiny.tokenizer, tiny.tokenizer.pad_token_id
+    ts = build_textset(Dataset("m", "text", members), Dataset("n", "text", nonmembers), tok, 32)
+    cache = StatsCache()
+    f = Features(labels=ts.labels, zlib_bytes=ts.zlib_bytes, seed=0,
+                 target=cache.stats("t", tiny.model, ts.encoded, pad, with_distribution=True))
+    f.target_lower = lowercase_stats(cache, "t", tiny.model, ts, tok, 32, pad, 8)
+    scores = run_attacks(make_attacks(["loss", "zlib", "lowercase", "mink", "minkpp"]), f)
+    for name, s in scores.items():
+        auc = evaluate(s, ts.labels, bounds=(), n_boot=1000, seed=0).auc
+        assert auc.ci_low <= 0.5 <= auc.ci_high, f"{name}: AUC {auc.fmt()} without membership"
+    whole = np.array([len(zlib_module.compress(r.trainable_text().encode()))
+                      for r in members + nonmembers], dtype=float)
+    old_zlib = -np.array([s.nll for s in f.target]) / whole
+    assert roc_auc(old_zlib, ts.labels) > 0.95  # what the whole-text zlib would have said

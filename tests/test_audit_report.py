@@ -255,3 +255,19 @@ def test_holdout_sanitize_settings_from_toml_then_flags(tmp_path):
     toml.write_text("[select]\nratioo = 1\n")
     with pytest.raises(InputError, match="ratioo"):
         sanitize_config_for_holdout(str(toml), train, None)
+
+
+def test_an_inverted_attack_is_the_strongest_and_fails_the_gate(result):
+    """AUC 0.1 leaks like 0.9: it wins the verdict over 0.7, and the headline says which way."""
+    from sanitize.audit.metrics import leakage
+
+    m = result.models[1]
+    labels = result.labels
+    m.scores["loss"] = np.where(labels == 1, -1.0, 1.0) + np.random.default_rng(0).normal(
+        0, 0.8, len(labels))  # members score LOW: an inverted attack
+    m.metrics["loss"] = evaluate(m.scores["loss"], labels, n_boot=50)
+    assert m.metrics["loss"].auc.value < 0.2
+    assert m.strongest() == "loss" and m.inverted("loss")
+    assert leakage(m.metrics["loss"].auc.value) > 0.8
+    assert "inverted" in headline(result)
+    assert exposure(m, labels).mean() > 0.7  # flipped: the exposed members still rank high

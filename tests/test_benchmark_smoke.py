@@ -23,8 +23,10 @@ def _load_benchmark():
 
 
 def _setting(kind, auc, ppl, **extra):
-    return {"kind": kind, "perplexity": ppl, "attacks": {"loss": {"auc": auc - 0.1},
-                                                          "reference": {"auc": auc}}, **extra}
+    """`reference` at `auc`, `loss` halfway between it and chance (never the stronger one)."""
+    return {"kind": kind, "perplexity": ppl,
+            "attacks": {"loss": {"auc": 0.5 + (auc - 0.5) / 2}, "reference": {"auc": auc}},
+            **extra}
 
 
 def test_target_verdict_and_best_soft_follow_the_numbers():
@@ -40,6 +42,10 @@ def test_target_verdict_and_best_soft_follow_the_numbers():
     verdict = bench.target_verdict({"settings": res})
     assert verdict["reached"] is False and verdict["closest"] == "soft-0.5"
     assert verdict["auc_excess"] == pytest.approx(0.05)
+    # An AUC below 0.5 leaks too (flip the sign): 0.38 beats 0.60 and fails the target.
+    res["soft-0.5"]["attacks"]["loss"]["auc"] = 0.38
+    assert bench.strongest(bench.attacks_of(res["soft-0.5"])) == "loss"
+    assert bench.target_verdict({"settings": res})["auc_excess"] == pytest.approx(0.07)
     # The full suite's attacks count: a stronger ensemble AUC decides the strongest attack.
     res["soft-0.5"]["full"] = {"attacks": {"ensemble": {"auc": 0.9}}}
     assert bench.strongest(bench.attacks_of(res["soft-0.5"])) == "ensemble"

@@ -28,7 +28,7 @@ class TextSet:
     labels: np.ndarray
     examples: list[Example]
     encoded: list[Encoded]
-    zlib_bytes: np.ndarray  # zlib-compressed length of each trainable text (UTF-8)
+    zlib_bytes: np.ndarray  # zlib-compressed length of each text's scored tokens (UTF-8)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -39,15 +39,25 @@ def build_textset(members: Dataset, nonmembers: Dataset, tokenizer,
     """Members then non-members; a record that cannot be encoded is an input error naming
     its own file and line."""
     records = members.records + nonmembers.records
+    encoded = (encode_records(members.records, tokenizer, max_length, members.path)
+               + encode_records(nonmembers.records, tokenizer, max_length, nonmembers.path))
     return TextSet(
         ids=[r.id for r in records],
         labels=np.array([1] * len(members.records) + [0] * len(nonmembers.records)),
         examples=[r.example() for r in records],
-        encoded=(encode_records(members.records, tokenizer, max_length, members.path)
-                 + encode_records(nonmembers.records, tokenizer, max_length, nonmembers.path)),
-        zlib_bytes=np.array([len(zlib.compress(r.trainable_text().encode("utf-8")))
-                             for r in records], dtype=np.float64),
+        encoded=encoded,
+        zlib_bytes=np.array([scored_zlib_bytes(e, tokenizer) for e in encoded],
+                            dtype=np.float64),
     )
+
+
+def scored_zlib_bytes(e: Encoded, tokenizer) -> int:
+    """zlib-compressed size of exactly the tokens the NLL covers (the trainable tokens inside
+    the window). The whole text's size would let a long tail past the window, which no model
+    ever scored, tell members from non-members."""
+    scored = [t for t, keep in zip(e.input_ids, e.trainable) if keep]
+    text = tokenizer.decode(scored, skip_special_tokens=True)
+    return len(zlib.compress(text.encode("utf-8")))
 
 
 def _key(model_key: str, e: Encoded) -> str:

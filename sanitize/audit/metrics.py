@@ -79,6 +79,12 @@ def tpr_at_fpr(scores, labels, bound: float) -> float:
     return tpr_at_fpr_from_split(pos, neg, bound)
 
 
+def leakage(auc: float) -> float:
+    """How much an AUC reveals, whichever way it points: an attack at 0.2 separates members
+    as well as one at 0.8 (flip its sign), so both read as 0.8. Verdicts use this."""
+    return 0.5 + abs(auc - 0.5)
+
+
 # Below this many members or non-members an AUC says nothing: with one member it is 0 or 1
 # by the luck of one draw, and the bootstrap interval covers most of [0, 1].
 MIN_PER_CLASS = 10

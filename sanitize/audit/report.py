@@ -17,7 +17,7 @@ import numpy as np
 
 from ..versions import package_versions
 from ..io import Outputs, dump_json
-from .metrics import FPR_BOUNDS, roc_curve
+from .metrics import FPR_BOUNDS, leakage, roc_curve
 from .run import AuditResult, ModelResult
 
 SCHEMA = "soft-sanitize/audit-report/v1"
@@ -50,21 +50,31 @@ def headline(r: AuditResult) -> str:
         sa, sb = a.strongest(), b.strongest()
         if sa is None or sb is None:
             return "no attack ran"
-        return (f"Strongest attack, original -> protected: AUC {a.metrics[sa].auc.value:.3f} "
-                f"({TITLES[sa]}) -> {b.metrics[sb].auc.value:.3f} ({TITLES[sb]}); TPR@1%FPR "
+        return (f"Strongest attack, original -> protected: AUC {_auc(a, sa)} "
+                f"({TITLES[sa]}) -> {_auc(b, sb)} ({TITLES[sb]}); TPR@1%FPR "
                 f"{_tpr1(a, sa)} -> {_tpr1(b, sb)}; perplexity "
                 f"{_ppl_change(a.perplexity, b.perplexity)}{base}")
     (m,) = r.models
     s = m.strongest()
     if s is None:
         return "no attack ran"
-    return (f"Strongest attack: AUC {m.metrics[s].auc.fmt()} ({TITLES[s]}); TPR@1%FPR "
+    return (f"Strongest attack: AUC {_auc(m, s, ci=True)} ({TITLES[s]}); TPR@1%FPR "
             f"{_tpr1(m, s)}; perplexity {m.perplexity:.2f}{base}")
 
 
+def _auc(m: ModelResult, attack: str, ci: bool = False) -> str:
+    """The AUC as measured; an inverted attack (below 0.5) says so and what it reveals."""
+    est = m.metrics[attack].auc
+    text = est.fmt() if ci else f"{est.value:.3f}"
+    if m.inverted(attack):
+        text += f" (inverted: leaks like {leakage(est.value):.3f})"
+    return text
+
+
 def exposure(m: ModelResult, labels: np.ndarray) -> np.ndarray:
-    """Per member: the fraction of non-members its strongest-attack score beats (1 = above all)."""
-    s = m.scores[m.strongest()]
+    """Per member: the fraction of non-members its strongest-attack score beats (1 = above all);
+    an inverted attack's scores are flipped, so high still means exposed."""
+    s = m.scores[m.strongest()] * (-1 if m.inverted(m.strongest()) else 1)
     neg = np.sort(s[labels == 0])
     pos = s[labels == 1]
     below = np.searchsorted(neg, pos, side="left")
@@ -93,7 +103,9 @@ def to_json(r: AuditResult) -> dict:
                        **{m.label: m.perplexity for m in r.models}},
         "models": [{
             "label": m.label, "description": m.description, "train": m.train,
-            "strongest_attack": m.strongest(), "perplexity": m.perplexity,
+            "strongest_attack": m.strongest(),
+            "strongest_inverted": m.strongest() is not None and m.inverted(m.strongest()),
+            "perplexity": m.perplexity,
             "attacks": {name: met.to_json() for name, met in m.metrics.items()},
             "skipped": m.skipped,
         } for m in r.models],

@@ -30,7 +30,7 @@ from .attacks import make_attacks, run_attacks
 from .config import AuditConfig
 from .features import (Features, StatsCache, TextSet, build_textset, lowercase_stats,
                        neighbour_nll)
-from .metrics import AttackMetrics, evaluate, sample_too_small
+from .metrics import AttackMetrics, evaluate, leakage, sample_too_small
 from .spv import embedding_scale, self_prompt_reference, self_prompts, symmetric_variation
 
 Log = Callable[[str], None]
@@ -47,9 +47,14 @@ class ModelResult:
     train: dict = field(default_factory=dict)  # records, truncated, seconds
 
     def strongest(self) -> str | None:
+        """The attack whose AUC is farthest from 0.5, in either direction (metrics.leakage)."""
         if not self.metrics:
             return None
-        return max(self.metrics, key=lambda a: self.metrics[a].auc.value)
+        return max(self.metrics, key=lambda a: leakage(self.metrics[a].auc.value))
+
+    def inverted(self, attack: str) -> bool:
+        """Does this attack rank non-members above members (AUC below 0.5)?"""
+        return self.metrics[attack].auc.value < 0.5
 
 
 @dataclass

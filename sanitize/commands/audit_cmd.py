@@ -47,8 +47,8 @@ _FILE = click.Path(dir_okay=False)
 @click.option("--attacks", callback=_attacks, default=None,
               help=f"Comma-separated subset [default: all: {','.join(ATTACK_NAMES)}].")
 @click.option("--fail-above-auc", type=float, default=None,
-              help="Exit 1 when the strongest attack's AUC on the protected (model mode: the "
-                   "given) model exceeds this.")
+              help="Exit 1 when the strongest attack's 0.5 + |AUC - 0.5| on the protected "
+                   "(model mode: the given) model exceeds this (an AUC below 0.5 leaks too).")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto",
               show_default=True)
 @click.option("--bootstrap", type=int, default=1000, show_default=True,
@@ -148,8 +148,11 @@ def command(ctx: click.Context, **kw) -> None:
                       f"{result.too_small}")
         ctx.exit(1)
     if cfg.fail_above_auc is not None and strongest is not None:
+        from ..audit.metrics import leakage
+
         auc = last.metrics[strongest].auc.value
-        if auc > cfg.fail_above_auc:
+        if leakage(auc) > cfg.fail_above_auc:  # an AUC of 0.2 leaks like 0.8
             console.print(f"[red]FAIL[/red]: strongest attack on the {last.label} model "
-                          f"({strongest}) has AUC {auc:.3f} > {cfg.fail_above_auc}")
+                          f"({strongest}) has AUC {auc:.3f}, leakage {leakage(auc):.3f} > "
+                          f"{cfg.fail_above_auc}")
             ctx.exit(1)
