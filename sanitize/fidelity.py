@@ -30,6 +30,8 @@ import warnings
 from collections import Counter
 from functools import lru_cache
 
+from .paraphrase.code_rename import looks_like_function_body
+
 # --------------------------------------------------------------------------------------------
 # Spans compared verbatim: URLs, e-mail addresses, file paths, @handles, #tags. They are taken
 # out ("masked") before the number, negation and name checks, so the digits of a URL are not
@@ -400,20 +402,9 @@ def _parse(code: str) -> ast.Module | None:
     return None
 
 
-def _function_body(tree: ast.Module) -> bool:
-    """An indented chunk whose own statements return, yield, await, use `nonlocal` or read
-    `self`/`cls` is (part of) a function body: its defs are local functions, which a rewrite
-    may rename. Any other indented chunk may be a class body, whose defs are methods (API)."""
-    stack: list[ast.AST] = list(tree.body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom, ast.Await, ast.Nonlocal)):
-            return True
-        if isinstance(n, ast.Name) and n.id in ("self", "cls") and isinstance(n.ctx, ast.Load):
-            return True
-        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            stack.extend(ast.iter_child_nodes(n))  # nested defs are scopes of their own
-    return False
+# An indented chunk that visibly is a function body has local defs (renamable); any other
+# indented chunk may be a class body, whose defs are methods: the same rule as the renamer's.
+_function_body = looks_like_function_body
 
 
 def _scan(code: str) -> tuple[str, list[str]]:

@@ -262,7 +262,7 @@ class _Tokens:
         return out
 
 
-def _looks_like_function_body(tree: ast.Module) -> bool:
+def looks_like_function_body(tree: ast.Module) -> bool:
     """An indented piece whose own statements return, yield, await, use `nonlocal` or read
     `self`/`cls` can only be (part of) a function body; anything else may be a class body,
     where assignments and defs are attributes."""
@@ -535,7 +535,7 @@ def _rename_python(code: str, seed: int) -> Renamed:
     tree, text, indented = parsed
     top_kind = "module"
     if indented:
-        top_kind = "body" if _looks_like_function_body(tree) else "opaque"
+        top_kind = "body" if looks_like_function_body(tree) else "opaque"
     tokens = _Tokens(text)
     col = _Collector(tokens, top_kind)
     col.visits(tree.body, col.top)
