@@ -211,6 +211,6 @@ class SanitizeConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
     gate: GateConfig = field(default_factory=GateConfig)
-    cache_path: str | None = None  # None: OUT.cache.sqlite beside the output
+    cache_path: str | None = None  # None: OUT.private-cache.sqlite beside the output
     dry_run: bool = False  # echo paraphraser; no model generation
     verbose: bool = False  # only then may record text reach logs

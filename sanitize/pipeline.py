@@ -7,7 +7,8 @@ Outputs, all atomic, the manifest last (its presence means the run finished):
   They are the ORIGINAL records, the user's own data, kept so nothing vanishes silently; this
   file is not for training.
 - OUT.manifest.json: what happened to every record (manifest.py).
-- OUT.cache.sqlite: every finished paraphrase, so a rerun after a crash resumes.
+- OUT.private-cache.sqlite: every finished paraphrase, so a rerun after a crash resumes. Its
+  name says what it is: a paraphraser's raw answers can hold original text (cache.py).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def output_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
     SQLite's own, beside it."""
     if cfg.dry_run:
         return {}
-    cache = cfg.cache_path or sidecar(cfg.output, ".cache.sqlite")
+    cache = cfg.cache_path or sidecar(cfg.output, ".private-cache.sqlite")
     return {"OUT": cfg.output, "the manifest": sidecar(cfg.output, ".manifest.json"),
             "the rejected-records file": sidecar(cfg.output, ".rejected.jsonl"),
             "--cache": cache, "the cache's WAL file": f"{cache}-wal",

@@ -240,7 +240,7 @@ def test_resume_after_kill_gives_same_output_with_fewer_backend_calls(tmp_path, 
     p = cli(sanitize_args(src, tmp_path / "ref.jsonl", tiny_model_dir))
     assert p.wait(timeout=300) == 0, p.stderr.read()
     # Slow echo backend, killed with SIGKILL once some rewrites are committed.
-    out, cache = tmp_path / "out.jsonl", tmp_path / "out.jsonl.cache.sqlite"
+    out, cache = tmp_path / "out.jsonl", tmp_path / "out.jsonl.private-cache.sqlite"
     p = cli(sanitize_args(src, out, tiny_model_dir), env={"SOFT_SANITIZE_ECHO_DELAY": "0.5"})
     deadline = time.time() + 240
     done = 0

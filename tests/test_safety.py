@@ -215,7 +215,7 @@ def test_outputs_are_no_more_readable_than_the_input(tmp_path, tiny, embedder, m
     written = [p for p in tmp_path.iterdir() if p.name != "in.jsonl"]
     names = {p.name for p in written}
     assert {"out.jsonl", "out.jsonl.manifest.json", "out.jsonl.rejected.jsonl",
-            "out.jsonl.cache.sqlite"} <= names
+            "out.jsonl.private-cache.sqlite"} <= names
     for p in written:
         assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, (p.name, oct(p.stat().st_mode))
 

@@ -75,7 +75,7 @@ P, G = ParaphraseConfig, GateConfig
               show_default=True, help="drop: failed records go to OUT.rejected.jsonl; keep: "
                                       "the original stays in OUT (marked in the manifest).")
 @click.option("--cache", "cache_path", default=None,
-              help="SQLite cache of finished paraphrases [default: OUT.cache.sqlite].")
+              help="SQLite cache of finished paraphrases [default: OUT.private-cache.sqlite].")
 @click.option("--dry-run", is_flag=True,
               help="Score and select, rewrite with the fake echo backend, write nothing.")
 @click.option("--verbose", "-v", is_flag=True,
@@ -94,7 +94,8 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
     their trainable text with a paraphraser under a similarity gate, and writes OUT (same
     order, rewritten records in place of the originals), OUT.manifest.json (what happened to
     every record), OUT.rejected.jsonl (ORIGINAL records whose rewrite failed the gate: not for
-    training) and OUT.cache.sqlite (finished rewrites: rerun the same command to resume).
+    training) and OUT.private-cache.sqlite (finished rewrites, which can hold original text:
+    rerun the same command to resume).
 
     \b
     Examples:
