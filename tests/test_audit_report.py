@@ -271,3 +271,23 @@ def test_an_inverted_attack_is_the_strongest_and_fails_the_gate(result):
     assert leakage(m.metrics["loss"].auc.value) > 0.8
     assert "inverted" in headline(result)
     assert exposure(m, labels).mean() > 0.7  # flipped: the exposed members still rank high
+
+
+def test_distribution_control_flags_nonmembers_from_another_source(tiny_folder, files,
+                                                                    tmp_path, capsys):
+    """Non-members of another kind (digits, not words): the untouched base model already tells
+    them apart, which the control reports, and --strict turns into exit 1."""
+    other = [{"id": f"x{i}", "text": " ".join(str(j * 7919 % 1000) for j in range(i, i + 30))}
+             for i in range(12)]
+    shifted = _write(tmp_path / "other.jsonl", other)
+    code, out, err = _run(["audit", "--original", files["original"], "--protected",
+                           files["protected"], "--nonmembers", shifted, "--out-dir",
+                           str(tmp_path / "a"), "--model", tiny_folder, "--attacks",
+                           "loss,zlib", "--json", "--strict", *FAST], capsys)
+    report = json.loads(out)
+    control = report["distribution_control"]
+    assert control["label"] == "base (control)" and set(control["attacks"]) == {"loss", "zlib"}
+    assert control["shift_detected"], control
+    assert code == 1 and "distribution shift" in err
+    assert any("distribution shift" in n for n in report["notes"])
+    assert "base (control)" in (tmp_path / "a" / "report.md").read_text()

@@ -101,19 +101,28 @@ def to_json(r: AuditResult) -> dict:
         "counts": {"members": int(r.labels.sum()), "nonmembers": int((r.labels == 0).sum())},
         "perplexity": {"measured_on": r.perplexity_on, "base": r.base_perplexity,
                        **{m.label: m.perplexity for m in r.models}},
-        "models": [{
-            "label": m.label, "description": m.description, "train": m.train,
-            "strongest_attack": m.strongest(),
-            "strongest_inverted": m.strongest() is not None and m.inverted(m.strongest()),
-            "perplexity": m.perplexity,
-            "attacks": {name: met.to_json() for name, met in m.metrics.items()},
-            "skipped": m.skipped,
-        } for m in r.models],
+        "models": [_model_json(m) for m in r.models],
+        "distribution_control": (None if r.control is None else
+                                 {**_model_json(r.control), "shift_detected": r.shifted}),
         "most_exposed_members": {"model": last.label, "attack": last.strongest(), "ids": top},
         "changed_by_protection": (len(r.changed_ids) if r.changed_ids is not None else None),
         "notes": r.notes,
         "seconds": r.seconds,
     }
+
+
+def _model_json(m: ModelResult) -> dict:
+    return {"label": m.label, "description": m.description, "train": m.train,
+            "strongest_attack": m.strongest(),
+            "strongest_inverted": m.strongest() is not None and m.inverted(m.strongest()),
+            "perplexity": m.perplexity,
+            "attacks": {name: met.to_json() for name, met in m.metrics.items()},
+            "skipped": m.skipped}
+
+
+def _shown(r: AuditResult) -> list[ModelResult]:
+    """The models in report order: targets, then the distribution control."""
+    return r.models + ([r.control] if r.control is not None else [])
 
 
 def _rows(m: ModelResult) -> list[list[str]]:
@@ -138,7 +147,7 @@ def to_markdown(r: AuditResult, report: dict) -> str:
         lines.append(f"- members changed by protection: {len(r.changed_ids)}")
     lines.append("- TPR at an FPR below 1/(non-members) is shown as n/a: the sample cannot "
                  "measure it")
-    for m in r.models:
+    for m in _shown(r):
         lines += ["", f"## {m.label}: {m.description}", "",
                   f"Perplexity {m.perplexity:.2f}; strongest attack: "
                   f"{TITLES.get(m.strongest(), '-')}", "",
@@ -201,7 +210,7 @@ def to_html(r: AuditResult, report: dict) -> str:
              f"<p>Mode {esc(r.cfg.mode)}; {report['counts']['members']} members, "
              f"{report['counts']['nonmembers']} non-members; perplexity measured on "
              f"{esc(r.perplexity_on)}. TPR at an FPR below 1/(non-members) is n/a.</p>"]
-    for m in r.models:
+    for m in _shown(r):
         parts.append(f"<h2>{esc(m.label)}: {esc(m.description)}</h2>"
                      f"<p>Perplexity {m.perplexity:.2f}</p><table><tr>"
                      + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>")
@@ -269,7 +278,7 @@ def write_reports(r: AuditResult, out_dir: str, perms: int | None = None) -> dic
 def print_table(r: AuditResult, console) -> None:
     from rich.table import Table
 
-    for m in r.models:
+    for m in _shown(r):
         t = Table(title=f"{m.label}: {m.description} (perplexity {m.perplexity:.2f})")
         for h in HEADER:
             t.add_column(h)

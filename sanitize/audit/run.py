@@ -70,6 +70,17 @@ class AuditResult:
     model_info: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Dataset mode: the cheap attacks on the untouched base model, which saw no member. Any
+    # signal there is a member / non-member distribution shift, not membership.
+    control: ModelResult | None = None
+
+    @property
+    def shifted(self) -> list[str]:
+        """Control attacks whose AUC interval excludes 0.5: the two sets differ by source."""
+        if self.control is None:
+            return []
+        return [name for name, met in self.control.metrics.items()
+                if met.auc.ci_low is not None and not met.auc.ci_low <= 0.5 <= met.auc.ci_high]
 
     @property
     def too_small(self) -> str | None:
@@ -225,9 +236,32 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
         results.append(res)
         del target
         gc.collect()
-    return AuditResult(cfg, ts.ids, ts.labels, results, attacker.base_perplexity(), ppl_on, data,
-                       changed_ids=changed, model_info={"base": base.name, "source": base.source},
-                       notes=notes, seconds=round(time.time() - t0, 1))
+    control = distribution_control(cfg, ts, tok, base.model, ppl_enc, attacker.cache, log)
+    result = AuditResult(cfg, ts.ids, ts.labels, results, attacker.base_perplexity(), ppl_on,
+                         data, changed_ids=changed,
+                         model_info={"base": base.name, "source": base.source}, notes=notes,
+                         seconds=round(time.time() - t0, 1), control=control)
+    if result.shifted:
+        result.notes.append(
+            f"distribution shift: on the untouched base model, which saw no member, "
+            f"{', '.join(result.shifted)} tell members from non-members (AUC interval excludes "
+            "0.5); part of every AUC above may be that shift, not membership: draw non-members "
+            "from the same source as the members")
+    return result
+
+
+CONTROL_ATTACKS = ("loss", "zlib", "lowercase", "mink", "minkpp")
+
+
+def distribution_control(cfg: AuditConfig, ts: TextSet, tok, base_model, ppl_enc, cache,
+                         log: Log) -> ModelResult:
+    """The cheap attacks with the base model as the 'target'. It was trained on neither set, so
+    an AUC away from 0.5 can only come from how the sets differ (source, length, style)."""
+    wanted = tuple(a for a in CONTROL_ATTACKS if a in cfg.attacks) or CONTROL_ATTACKS
+    attacker = Attacker(replace(cfg, attacks=wanted), ts, tok, None, None, ppl_enc, log, cache)
+    return attacker.attack(base_model, "base", "base (control)",
+                           "the untouched base model: no membership, so any signal is a "
+                           "member / non-member distribution shift")
 
 
 def _check_disjoint(members: Dataset, nonmembers: Dataset) -> None:

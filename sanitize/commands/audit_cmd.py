@@ -49,6 +49,9 @@ _FILE = click.Path(dir_okay=False)
 @click.option("--fail-above-auc", type=float, default=None,
               help="Exit 1 when the strongest attack's 0.5 + |AUC - 0.5| on the protected "
                    "(model mode: the given) model exceeds this (an AUC below 0.5 leaks too).")
+@click.option("--strict", is_flag=True,
+              help="Dataset mode: exit 1 when the distribution control (the cheap attacks on "
+                   "the untouched base model) finds members and non-members differ.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto",
               show_default=True)
 @click.option("--bootstrap", type=int, default=1000, show_default=True,
@@ -136,11 +139,18 @@ def command(ctx: click.Context, **kw) -> None:
     print_table(result, console)
     if result.too_small:
         console.print(f"[yellow]warning[/yellow]: {result.too_small}")
+    if result.shifted:
+        console.print(f"[yellow]warning[/yellow]: distribution shift: the untouched base model "
+                      f"tells members from non-members ({', '.join(result.shifted)}); draw "
+                      "non-members from the members' source (report.md, Notes)")
     console.print(f"perplexity measured on {result.perplexity_on}")
     console.print(f"reports in {cfg.out_dir}/ (report.json, report.md, report.html, "
                   "member_scores.csv)")
     if kw["as_json"]:
         emit_json(report)
+    if result.shifted and kw["strict"]:
+        console.print("[red]FAIL[/red]: --strict and the distribution control found a shift")
+        ctx.exit(1)
     last = result.models[-1]
     strongest = last.strongest()
     if cfg.fail_above_auc is not None and result.too_small:
