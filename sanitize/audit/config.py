@@ -45,6 +45,8 @@ class AuditConfig:
     bootstrap: int = 1000
     seed: int = 0  # splits, neighbours, SPV noise and generation, bootstrap, ensemble folds
     fail_above_auc: float | None = None
+    allow_overlap: bool = False  # audit even if non-members repeat members (see run.py)
+    overlap_similarity: float = 0.95  # near-duplicate cosine, as selection's default
 
     @property
     def mode(self) -> str:

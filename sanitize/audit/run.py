@@ -14,6 +14,7 @@ import json
 import math
 import random
 import time
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -206,7 +207,7 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
     original = _read(cfg.original, cfg.fmt, "original", data)
     protected = _read(cfg.protected, cfg.fmt, "protected", data)
     nonmembers = _read(cfg.nonmembers, cfg.fmt, "nonmembers", data)
-    _check_disjoint(original, nonmembers)
+    _check_disjoint(original, nonmembers, cfg)
     device = pick_device(cfg.train.device)
     log(f"loading base model {cfg.base_model or 'embedded SmolLM2-135M'} on {device}")
     base = load_lm(cfg.base_model, device)
@@ -264,12 +265,32 @@ def distribution_control(cfg: AuditConfig, ts: TextSet, tok, base_model, ppl_enc
                            "member / non-member distribution shift")
 
 
-def _check_disjoint(members: Dataset, nonmembers: Dataset) -> None:
-    shared = {r.trainable_text() for r in members.records} & {
-        r.trainable_text() for r in nonmembers.records}
-    if shared:
-        raise InputError(f"{len(shared)} non-member texts also appear among the members; "
-                         "an audit needs disjoint sets", nonmembers.path)
+def _normalised(text: str) -> str:
+    """Case, whitespace and Unicode variants of one text compare equal."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _check_disjoint(members: Dataset, nonmembers: Dataset, cfg: AuditConfig) -> None:
+    """A non-member that is a member in disguise (other case or spacing, or a near-duplicate
+    by the same MiniLM + faiss grouping selection uses) would be scored as unseen while the
+    model trained on it: every AUC would read lower than the truth. Stop, naming the ids."""
+    from ..dedup import duplicate_groups
+    from ..models import load_embedder
+
+    if cfg.allow_overlap:
+        return
+    texts = [_normalised(r.trainable_text()) for r in members.records + nonmembers.records]
+    groups = duplicate_groups(texts, cfg.overlap_similarity, load_embedder(device="cpu"))
+    n = len(members.records)
+    member_of = {g: r.id for r, g in zip(members.records, groups[:n]) if g}
+    clashes = [f"{r.id}~{member_of[g]}" for r, g in zip(nonmembers.records, groups[n:])
+               if g in member_of]
+    if clashes:
+        shown = ", ".join(clashes[:5]) + (", ..." if len(clashes) > 5 else "")
+        raise InputError(f"{len(clashes)} non-member(s) also appear among the members (same "
+                         f"text up to case/spacing, or embedding cosine >= "
+                         f"{cfg.overlap_similarity}): non-member~member {shown}; an audit "
+                         "needs disjoint sets (--allow-overlap audits anyway)", nonmembers.path)
 
 
 def _adapter_base(path: str) -> str | None:
@@ -286,7 +307,7 @@ def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
     data: dict = {}
     members = _read(cfg.members, cfg.fmt, "members", data)
     nonmembers = _read(cfg.nonmembers, cfg.fmt, "nonmembers", data)
-    _check_disjoint(members, nonmembers)
+    _check_disjoint(members, nonmembers, cfg)
     device = pick_device(cfg.train.device)
     log(f"loading model {cfg.model_path} on {device}")
     target = load_lm(cfg.model_path, device, base_model=cfg.reference)

@@ -49,6 +49,9 @@ _FILE = click.Path(dir_okay=False)
 @click.option("--fail-above-auc", type=float, default=None,
               help="Exit 1 when the strongest attack's 0.5 + |AUC - 0.5| on the protected "
                    "(model mode: the given) model exceeds this (an AUC below 0.5 leaks too).")
+@click.option("--allow-overlap", is_flag=True,
+              help="Audit even when non-members repeat members (up to case/spacing, or as "
+                   "near-duplicates); by default that stops the audit (exit 2).")
 @click.option("--strict", is_flag=True,
               help="Dataset mode: exit 1 when the distribution control (the cheap attacks on "
                    "the untouched base model) finds members and non-members differ.")
@@ -122,7 +125,8 @@ def command(ctx: click.Context, **kw) -> None:
         attack=AttackConfig(neighbours=kw["neighbours"], spv_pairs=kw["spv_pairs"],
                             spv_new_tokens=kw["spv_new_tokens"], spv_epochs=kw["spv_epochs"]),
         train=train, eval_batch_size=kw["eval_batch_size"], bootstrap=kw["bootstrap"],
-        seed=train.seed, fail_above_auc=kw["fail_above_auc"])
+        seed=train.seed, fail_above_auc=kw["fail_above_auc"],
+        allow_overlap=kw["allow_overlap"])
     if kw["holdout_fraction"] is not None:
         cfg = replace(cfg, sanitize=sanitize_config_for_holdout(
             kw["sanitize_config"], train, cfg.base_model, ratio=kw["ratio"],
