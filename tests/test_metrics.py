@@ -1,4 +1,6 @@
 """Metrics on hand-built score sets: exact values, cut-offs, honesty rules, CI behaviour."""
+import math
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,22 @@ def test_rejects_nan_and_single_class():
         roc_auc([0.1, float("nan")], [1, 0])
     with pytest.raises(ValueError):
         roc_auc([0.1, 0.2], [1, 1])
+
+
+def test_epsilon_lower_bound_is_zero_for_noise_and_large_for_a_perfect_attack():
+    from sanitize.audit.metrics import clopper_pearson, epsilon_lower_bound
+
+    # Hand check of the bounds: 0 of 10 -> upper 1 - 0.05**(1/10); 10 of 10 -> lower 0.05**(1/10)
+    assert clopper_pearson(0, 10)[1] == pytest.approx(1 - 0.05 ** 0.1)
+    assert clopper_pearson(10, 10)[0] == pytest.approx(0.05 ** 0.1)
+    rng = np.random.default_rng(0)
+    labels = np.array([1] * 200 + [0] * 200)
+    noise = epsilon_lower_bound(rng.normal(size=400), labels, seed=0)
+    assert noise["epsilon"] == 0.0
+    perfect = np.where(labels == 1, 1.0, 0.0) + rng.normal(0, 0.01, 400)
+    e = epsilon_lower_bound(perfect, labels, seed=0)
+    # 100 of 100 test members above, 0 of 100 non-members: ln(0.9705 / 0.0295) = 3.49
+    lo, hi = clopper_pearson(100, 100)[0], clopper_pearson(0, 100)[1]
+    assert e["epsilon"] == pytest.approx(math.log(lo / hi), abs=1e-3) and e["tp"] == 100
+    # An inverted attack proves as much: the direction is chosen on the other half.
+    assert epsilon_lower_bound(-perfect, labels, seed=0)["epsilon"] == e["epsilon"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..versions import package_versions
 from ..io import Outputs, dump_json
-from .metrics import FPR_BOUNDS, leakage, roc_curve
+from .metrics import FPR_BOUNDS, epsilon_lower_bound, leakage, roc_curve
 from .run import AuditResult, ModelResult
 
 SCHEMA = "soft-sanitize/audit-report/v1"
@@ -101,9 +101,10 @@ def to_json(r: AuditResult) -> dict:
         "counts": {"members": int(r.labels.sum()), "nonmembers": int((r.labels == 0).sum())},
         "perplexity": {"measured_on": r.perplexity_on, "base": r.base_perplexity,
                        **{m.label: m.perplexity for m in r.models}},
-        "models": [_model_json(m) for m in r.models],
+        "models": [_model_json(m, r) for m in r.models],
         "distribution_control": (None if r.control is None else
-                                 {**_model_json(r.control), "shift_detected": r.shifted}),
+                                 {**_model_json(r.control, r), "shift_detected": r.shifted}),
+        "epsilon_meaning": EPSILON_MEANING,
         "most_exposed_members": {"model": last.label, "attack": last.strongest(), "ids": top},
         "changed_by_protection": (len(r.changed_ids) if r.changed_ids is not None else None),
         "notes": r.notes,
@@ -111,8 +112,30 @@ def to_json(r: AuditResult) -> dict:
     }
 
 
-def _model_json(m: ModelResult) -> dict:
+EPSILON_MEANING = (
+    "epsilon lower bound: no training run with a differential-privacy guarantee of (epsilon, "
+    "delta=0) for a smaller epsilon could let the strongest attack separate these members "
+    "from these non-members as well as it did (95% confidence; threshold chosen on one half, "
+    "counted on the other). It is a lower bound from one attack on this sample, never a "
+    "guarantee: 0 means this audit proved no leakage, not that there is none.")
+
+
+def _epsilon(m: ModelResult, r: AuditResult) -> dict | None:
+    s = m.strongest()
+    return None if s is None else {"attack": s, **epsilon_lower_bound(m.scores[s], r.labels,
+                                                                      seed=r.cfg.seed)}
+
+
+def _epsilon_text(m: ModelResult, r: AuditResult) -> str:
+    e = _epsilon(m, r)
+    if e is None or "note" in e:
+        return "epsilon lower bound: not measurable"
+    return f"epsilon lower bound {e['epsilon']:.2f} (95%, delta 0)"
+
+
+def _model_json(m: ModelResult, r: AuditResult) -> dict:
     return {"label": m.label, "description": m.description, "train": m.train,
+            "epsilon_lower_bound": _epsilon(m, r),
             "strongest_attack": m.strongest(),
             "strongest_inverted": m.strongest() is not None and m.inverted(m.strongest()),
             "perplexity": m.perplexity,
@@ -147,10 +170,11 @@ def to_markdown(r: AuditResult, report: dict) -> str:
         lines.append(f"- members changed by protection: {len(r.changed_ids)}")
     lines.append("- TPR at an FPR below 1/(non-members) is shown as n/a: the sample cannot "
                  "measure it")
+    lines.append(f"- {EPSILON_MEANING}")
     for m in _shown(r):
         lines += ["", f"## {m.label}: {m.description}", "",
                   f"Perplexity {m.perplexity:.2f}; strongest attack: "
-                  f"{TITLES.get(m.strongest(), '-')}", "",
+                  f"{TITLES.get(m.strongest(), '-')}; {_epsilon_text(m, r)}", "",
                   "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in _rows(m)]
     ex = report["most_exposed_members"]
@@ -212,7 +236,8 @@ def to_html(r: AuditResult, report: dict) -> str:
              f"{esc(r.perplexity_on)}. TPR at an FPR below 1/(non-members) is n/a.</p>"]
     for m in _shown(r):
         parts.append(f"<h2>{esc(m.label)}: {esc(m.description)}</h2>"
-                     f"<p>Perplexity {m.perplexity:.2f}</p><table><tr>"
+                     f"<p>Perplexity {m.perplexity:.2f}; {esc(_epsilon_text(m, r))}</p>"
+                     "<table><tr>"
                      + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>")
         for row in _rows(m):
             parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
@@ -226,7 +251,7 @@ def to_html(r: AuditResult, report: dict) -> str:
     if r.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in r.notes)
                      + "</ul>")
-    parts.append("</body></html>")
+    parts.append(f"<p>{esc(EPSILON_MEANING)}</p></body></html>")
     return "\n".join(parts)
 
 
