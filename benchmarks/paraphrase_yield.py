@@ -42,6 +42,7 @@ VARIANTS = {
     "small-pieces": {"chunk_words": 50},
     "block4+norepeat": {"block_ngrams": 4, "no_repeat_ngram": 4},
     "block4+small": {"block_ngrams": 4, "chunk_words": 50},
+    "oneshot": {"prompt_dir": "prompts/oneshot"},  # a worked example per content type
 }
 
 
@@ -50,6 +51,8 @@ def measure(domain: str, variant: str, n: int, seed: int, base, para_cache) -> d
     settings = dict(VARIANTS[variant])
     gcfg = replace(GateConfig(), **settings.pop("gate", {}))
     pcfg = replace(ParaphraseConfig(), **settings)
+    if pcfg.prompt_dir:  # recorded relative to the repository, loaded from it
+        pcfg = replace(pcfg, prompt_dir=str(pu.REPO / pcfg.prompt_dir))
     para = pu.Paraphraser(pcfg, gcfg, base, para_cache)
     started = time.perf_counter()
     outcomes, calls = para.run(split.members)
@@ -66,7 +69,8 @@ def measure(domain: str, variant: str, n: int, seed: int, base, para_cache) -> d
         "similarity_mean": _mean([g.similarity for g in kept]),
         "overlap_mean": _mean([g.overlap for g in kept]),
         "generation_s": round(seconds, 1), "calls": calls,
-        "paraphrase": asdict(pcfg), "gate": asdict(gcfg), "seed": seed,
+        "paraphrase": {**asdict(pcfg), "prompt_dir": settings.get("prompt_dir")},
+        "gate": asdict(gcfg), "seed": seed,
         "machine": pu.hardware(),
     }
 

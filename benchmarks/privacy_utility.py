@@ -262,7 +262,7 @@ class Paraphraser:
         self.pcfg, self.gcfg = pcfg, gcfg
         # The local backend generates with the shared base model (eval mode, weights untouched).
         self.backend = make_backend(pcfg, lm=base if pcfg.backend == "local" else None)
-        self.templates = load_templates(pcfg.prompt_file)
+        self.templates = load_templates(pcfg.prompt_file, pcfg.prompt_dir)
         self.cache = Cache(str(cache_path))
         self.embedder = load_embedder(device="cpu")
 

@@ -117,6 +117,7 @@ class ParaphraseConfig:
     timeout: float = 120.0
     retries: int = 4
     prompt_file: str | None = None
+    prompt_dir: str | None = None  # a folder of text.md/code.md/chat.md (prompts/oneshot, ...)
     content_type: str = "auto"  # auto | text | code | chat
     fields: str = "trainable"  # "trainable" or "all"
     seed: int = 0

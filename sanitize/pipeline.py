@@ -43,7 +43,10 @@ def output_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
 
 
 def input_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
-    return {"IN": cfg.input, "--prompt-file": cfg.paraphrase.prompt_file}
+    prompt_dir = cfg.paraphrase.prompt_dir
+    return {"IN": cfg.input, "--prompt-file": cfg.paraphrase.prompt_file,
+            **{f"--prompt-dir's {k}.md": f"{prompt_dir}/{k}.md" if prompt_dir else None
+               for k in ("text", "code", "chat")}}
 
 
 def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
@@ -62,7 +65,7 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
     started = time.time()
     check_outputs(input_paths(cfg), output_paths(cfg))
     pcfg = replace(cfg.paraphrase, backend="echo") if cfg.dry_run else cfg.paraphrase
-    prompts = load_templates(pcfg.prompt_file)
+    prompts = load_templates(pcfg.prompt_file, pcfg.prompt_dir)
     data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
     log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
     perms = private_mode(cfg.input)

@@ -2,7 +2,9 @@
 
 A template is a Markdown file: the system message, a line `<!-- user -->`, then the user message
 with a `{text}` placeholder where the segment goes (plain `str.replace`, so braces in code are
-safe). The templates ship inside the wheel as `sanitize/prompts/` (pyproject force-include); in a
+safe). Before `<!-- user -->` it may hold worked examples, each a `<!-- example user -->` part
+and an `<!-- example assistant -->` part: they become earlier chat turns, which shows a small
+model the expected answer (the rewrite alone, no chatter) better than instructions do. The templates ship inside the wheel as `sanitize/prompts/` (pyproject force-include); in a
 source checkout they are read from the repository's top-level `prompts/`.
 
 Every template is hashed; the hash goes into cache keys and the manifest, so editing a prompt
@@ -18,6 +20,8 @@ from .errors import InputError
 
 KINDS = ("text", "code", "chat")
 USER_MARKER = "<!-- user -->"
+EXAMPLE_USER = "<!-- example user -->"
+EXAMPLE_ASSISTANT = "<!-- example assistant -->"
 PLACEHOLDER = "{text}"
 
 
@@ -27,14 +31,19 @@ class PromptTemplate:
     system: str
     user: str  # contains PLACEHOLDER
     source: str  # file it came from, for messages
+    examples: tuple[tuple[str, str], ...] = ()  # (user turn, assistant turn) shown first
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(f"{self.system}\0{self.user}".encode("utf-8")).hexdigest()
+        parts = [self.system, self.user] + [t for pair in self.examples for t in pair]
+        return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
     def messages(self, text: str) -> list[dict]:
-        """Chat messages for one segment; the text is data inside the user turn."""
+        """Chat messages for one segment; the text is data inside the last user turn."""
         msgs = [{"role": "system", "content": self.system}] if self.system else []
+        for user, assistant in self.examples:
+            msgs += [{"role": "user", "content": user},
+                     {"role": "assistant", "content": assistant}]
         return msgs + [{"role": "user", "content": self.user.replace(PLACEHOLDER, text)}]
 
 
@@ -49,21 +58,32 @@ def prompts_dir() -> Path:
 
 def parse_template(content: str, kind: str, source: str) -> PromptTemplate:
     if USER_MARKER in content:
-        system, user = content.split(USER_MARKER, 1)
+        head, user = content.split(USER_MARKER, 1)
     else:  # a file without the marker is a single user message
-        system, user = "", content
+        head, user = "", content
+    system, *shots = head.split(EXAMPLE_USER)
+    examples = []
+    for shot in shots:
+        if EXAMPLE_ASSISTANT not in shot:
+            raise InputError(f"prompt template: an {EXAMPLE_USER} part has no "
+                             f"{EXAMPLE_ASSISTANT} part", source)
+        ex_user, ex_assistant = shot.split(EXAMPLE_ASSISTANT, 1)
+        examples.append((ex_user.strip(), ex_assistant.strip()))
     system, user = system.strip(), user.strip()
     if PLACEHOLDER not in user:
         raise InputError(f"prompt template has no {PLACEHOLDER} placeholder in its user part",
                          source)
-    return PromptTemplate(kind, system, user, source)
+    return PromptTemplate(kind, system, user, source, tuple(examples))
 
 
-def load_template(kind: str, prompt_file: str | None = None) -> PromptTemplate:
-    """The template for one content kind; `prompt_file` replaces all kinds with one file."""
+def load_template(kind: str, prompt_file: str | None = None,
+                  prompt_dir: str | None = None) -> PromptTemplate:
+    """The template for one content kind; `prompt_file` replaces all kinds with one file,
+    `prompt_dir` is a folder of `text.md`, `code.md` and `chat.md` instead of the shipped one."""
     if kind not in KINDS:
         raise InputError(f"unknown content type {kind!r}; choose one of {', '.join(KINDS)}")
-    path = Path(prompt_file) if prompt_file else prompts_dir() / f"{kind}.md"
+    folder = Path(prompt_dir) if prompt_dir else prompts_dir()
+    path = Path(prompt_file) if prompt_file else folder / f"{kind}.md"
     try:
         content = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -71,5 +91,6 @@ def load_template(kind: str, prompt_file: str | None = None) -> PromptTemplate:
     return parse_template(content, kind, str(path))
 
 
-def load_templates(prompt_file: str | None = None) -> dict[str, PromptTemplate]:
-    return {kind: load_template(kind, prompt_file) for kind in KINDS}
+def load_templates(prompt_file: str | None = None,
+                   prompt_dir: str | None = None) -> dict[str, PromptTemplate]:
+    return {kind: load_template(kind, prompt_file, prompt_dir) for kind in KINDS}

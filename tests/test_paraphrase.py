@@ -267,3 +267,21 @@ def test_a_huge_line_is_cut_into_bounded_pieces(text):
     small = split(text, "text", max_words=40)
     assert "".join(c.prefix + c.original + c.sep for c in small) == text
     assert max(words(c.original) for c in small) <= 40
+
+
+def test_worked_examples_become_earlier_chat_turns(tmp_path):
+    from conftest import REPO
+    from sanitize.prompts import load_template, load_templates, parse_template
+
+    t = parse_template("Be brief.\n<!-- example user -->\nRewrite: a b\n"
+                       "<!-- example assistant -->\nb a\n<!-- user -->\nRewrite: {text}",
+                       "text", "x.md")
+    assert t.messages("c d") == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Rewrite: a b"}, {"role": "assistant", "content": "b a"},
+        {"role": "user", "content": "Rewrite: c d"}]
+    assert t.sha256 != parse_template("Be brief.\n<!-- user -->\nRewrite: {text}", "text",
+                                      "x.md").sha256  # examples are part of the cache key
+    shipped = load_templates(prompt_dir=str(REPO / "prompts" / "oneshot"))
+    assert all(len(p.examples) == 1 for p in shipped.values())
+    assert load_template("text").examples == ()

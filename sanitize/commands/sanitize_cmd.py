@@ -52,6 +52,9 @@ P, G = ParaphraseConfig, GateConfig
               show_default=True, help="Longest text piece (words) sent to the paraphraser.")
 @click.option("--prompt-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="One template for every content type (see prompts/*.md for the format).")
+@click.option("--prompt-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="A folder of text.md, code.md and chat.md templates, e.g. prompts/oneshot "
+                   "(worked examples first).")
 @click.option("--content-type", type=click.Choice(["auto", "text", "code", "chat"]),
               default=P.content_type, show_default=True,
               help="Prompt to use; auto detects code per segment.")
@@ -85,7 +88,7 @@ P, G = ParaphraseConfig, GateConfig
 def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_model,
             api_base, api_key_env, concurrency, timeout, retries, temperature, max_new_tokens,
             candidates, paraphrase_batch_size, block_ngrams, no_repeat_ngram,
-            repetition_penalty, pick, chunk_words, prompt_file, content_type, fields,
+            repetition_penalty, pick, chunk_words, prompt_file, prompt_dir, content_type, fields,
             min_similarity, max_overlap, max_common_span, min_length_ratio, max_length_ratio,
             check_facts, on_fail, cache_path, dry_run, verbose, as_json, **options):
     """Obfuscate the records of IN most exposed to membership inference; write OUT.
@@ -115,7 +118,7 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
             backend=paraphraser, model=paraphrase_model, api_base=api_base,
             api_key_env=api_key_env, temperature=temperature, max_new_tokens=max_new_tokens,
             candidates=candidates, batch_size=paraphrase_batch_size, concurrency=concurrency,
-            timeout=timeout, retries=retries, prompt_file=prompt_file,
+            timeout=timeout, retries=retries, prompt_file=prompt_file, prompt_dir=prompt_dir,
             content_type=content_type, fields=fields, seed=score.train.seed,
             block_ngrams=block_ngrams, no_repeat_ngram=no_repeat_ngram,
             repetition_penalty=repetition_penalty, pick=pick, chunk_words=chunk_words),
