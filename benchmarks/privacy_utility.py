@@ -531,6 +531,7 @@ class DomainRun:
         paraphrased, dropped = status.count("obfuscated"), status.count("dropped")
         kept = status.count("kept-original")
         return out, {"selected": len(picked), "paraphrased": paraphrased, "dropped": dropped,
+                     "partial": status.count("partial"),
                      "kept_unchanged": kept, "paraphrase_calls": calls,
                      "gate_failures": gate_failures(outcomes),
                      "duplicate_groups": len({g for g in groups if g is not None}),

@@ -168,7 +168,7 @@ class GateConfig:
     # Numbers, negations and names kept, none invented (fidelity.py): a rewrite that flips a
     # "yes" to a "no" embeds almost like the original, so similarity alone lets it through.
     check_facts: bool = True
-    on_fail: str = "drop"  # drop | keep
+    on_fail: str = "drop"  # drop | keep | partial (see obfuscate._cut_failed_chunks)
 
     def __post_init__(self):
         _check(_finite(self.min_similarity) and -1 <= self.min_similarity <= 1,
@@ -180,7 +180,8 @@ class GateConfig:
                and 0 <= self.min_length_ratio <= self.max_length_ratio,
                "--min-length-ratio/--max-length-ratio",
                (self.min_length_ratio, self.max_length_ratio), "finite with min <= max")
-        _check(self.on_fail in ("drop", "keep"), "--on-fail", self.on_fail, "drop or keep")
+        _check(self.on_fail in ("drop", "keep", "partial"), "--on-fail", self.on_fail,
+               "drop, keep or partial")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

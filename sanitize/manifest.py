@@ -13,7 +13,8 @@ from dataclasses import asdict
 from .redact import redact_url
 from .versions import package_versions
 
-STATUSES = ("unchanged", "obfuscated", "dropped", "kept-original", "rejected-invalid")
+STATUSES = ("unchanged", "obfuscated", "partial", "dropped", "kept-original",
+            "rejected-invalid")
 
 
 def versions() -> dict:

@@ -39,6 +39,7 @@ class SegmentOutcome:
     failures: dict[int, str] = field(default_factory=dict)  # chunk index -> last gate failure
     new_text: str | None = None  # the reassembled segment, once it passed
     exact: bool = False  # a chunk was rewritten by exact renaming (no model)
+    cut: tuple[int, ...] = ()  # on_fail=partial: failed chunks left out of new_text
 
     @property
     def passed(self) -> bool:
@@ -58,8 +59,13 @@ class SegmentOutcome:
 class RecordOutcome:
     record: Record
     segments: list[SegmentOutcome]
-    new_record: Record | None = None  # set when every segment passed
+    new_record: Record | None = None  # set when every segment passed (or was cut)
     requests: int = 0  # candidates generated or read from the cache for this record
+
+    @property
+    def partial(self) -> bool:
+        """Rewritten with some failed chunks left out (on_fail=partial)."""
+        return self.new_record is not None and any(s.cut for s in self.segments)
 
     @property
     def attempts(self) -> int:
@@ -225,6 +231,26 @@ def _finish(outcomes: list[RecordOutcome], gcfg: GateConfig, embedder) -> None:
         s.reason = "" if res.passed else f"segment: {res.reason}"
         s.rewrites = s.rewrites if res.passed else {}
         s.new_text = new if res.passed else None
+    if gcfg.on_fail == "partial":
+        _cut_failed_chunks([s for ro in outcomes for s in ro.segments if not s.passed],
+                           gcfg, embedder)
     for ro in outcomes:
         if ro.segments and all(s.passed for s in ro.segments):
             ro.new_record = ro.record.rebuilt({s.path: s.new_text for s in ro.segments})
+
+
+def _cut_failed_chunks(failed: list[SegmentOutcome], gcfg: GateConfig, embedder) -> None:
+    """on_fail=partial: a text segment keeps its rewritten chunks and loses the ones no
+    candidate rewrote, instead of the whole record being dropped. The original words of a
+    failed chunk never reach the output; what remains is checked for copied wording (overlap,
+    verbatim run) against the whole original. Code is never cut: a piece missing breaks it."""
+    cuttable = [s for s in failed if s.kind != "code" and s.failures and s.rewrites]
+    # Content was removed on purpose, so neither meaning nor length can match the original.
+    wording_only = replace(gcfg, min_similarity=-1.0, min_length_ratio=0.0, check_facts=False)
+    for s in cuttable:
+        drop = frozenset(s.failures)
+        new = assemble(s.chunks, s.rewrites, drop)
+        (res,) = evaluate([(assemble(s.chunks, {}), new)], wording_only, embedder, ["text"])
+        if res.passed:
+            s.gate, s.new_text, s.cut = res, new, tuple(sorted(drop))
+            s.reason = f"partial: {len(drop)} failed chunk(s) left out"

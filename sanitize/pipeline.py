@@ -138,7 +138,8 @@ def dispose(records: list[Record], outcomes: list[RecordOutcome], on_fail: str
     """What becomes of each record, in input order: (status, the record that goes to OUT, or
     None when it is left out). Records without an outcome were not selected.
 
-    status: unchanged | obfuscated | kept-original (failed the gate, `on_fail=keep`) | dropped
+    status: unchanged | obfuscated | partial (rewritten, failed chunks left out, `on_fail=
+    partial`) | kept-original (failed the gate, `on_fail=keep`) | dropped
     (failed the gate, `on_fail=drop`). The audit benchmark builds its training sets with this
     too, so what it measures is what the CLI writes."""
     by_id = {o.record.id: o for o in outcomes}
@@ -148,7 +149,7 @@ def dispose(records: list[Record], outcomes: list[RecordOutcome], on_fail: str
         if outcome is None:
             result.append(("unchanged", rec))
         elif outcome.new_record is not None:
-            result.append(("obfuscated", outcome.new_record))
+            result.append(("partial" if outcome.partial else "obfuscated", outcome.new_record))
         elif on_fail == "keep":
             result.append(("kept-original", rec))
         else:

@@ -74,9 +74,11 @@ P, G = ParaphraseConfig, GateConfig
 @click.option("--check-facts/--no-check-facts", default=G.check_facts, show_default=True,
               help="Reject rewrites that drop, change or invent numbers, negations or names "
                    "(code: public names, string literals).")
-@click.option("--on-fail", type=click.Choice(["drop", "keep"]), default=G.on_fail,
+@click.option("--on-fail", type=click.Choice(["drop", "keep", "partial"]), default=G.on_fail,
               show_default=True, help="drop: failed records go to OUT.rejected.jsonl; keep: "
-                                      "the original stays in OUT (marked in the manifest).")
+                                      "the original stays in OUT (marked in the manifest); "
+                                      "partial: keep a text record's rewritten pieces, leave "
+                                      "out the pieces that failed.")
 @click.option("--cache", "cache_path", default=None,
               help="SQLite cache of finished paraphrases [default: OUT.private-cache.sqlite].")
 @click.option("--dry-run", is_flag=True,
@@ -141,7 +143,8 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
     where = "dry run: nothing written" if dry_run else \
         f"wrote {out_name} and {paths['the manifest']}"
     console.print(
-        f"{c['obfuscated']} obfuscated, {c['unchanged']} unchanged, {c['dropped']} dropped, "
+        f"{c['obfuscated']} obfuscated, {c['partial']} partial, {c['unchanged']} unchanged, "
+        f"{c['dropped']} dropped, "
         f"{c['kept-original']} kept original, {c['rejected-invalid']} invalid "
         f"({result['input']['records']} in); {where} in {result['seconds']} s",
         markup=False, highlight=False)

@@ -177,10 +177,16 @@ def split(text: str, kind: str, max_words: int = MAX_WORDS) -> list[Chunk]:
     return chunks
 
 
-def assemble(chunks: list[Chunk], rewrites: dict[int, str]) -> str:
-    """The segment with chunk i replaced by rewrites[i] (re-wrapped if it was hard-wrapped)."""
+def assemble(chunks: list[Chunk], rewrites: dict[int, str], drop: frozenset[int] = frozenset()
+             ) -> str:
+    """The segment with chunk i replaced by rewrites[i] (re-wrapped if it was hard-wrapped);
+    chunks in `drop` are left out, keeping only a separator that carries a line break (so
+    paragraphs and lines stay apart)."""
     out = []
     for i, c in enumerate(chunks):
+        if i in drop:
+            out.append(c.sep if "\n" in c.sep else "")
+            continue
         body = c.original
         if i in rewrites:
             body = rewrites[i]
