@@ -148,7 +148,8 @@ def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkey
             show_progress=False)
     out_lines = (tmp_path / "out.jsonl").read_text().splitlines()
     src_lines = (tmp_path / "in.jsonl").read_text().splitlines()
-    assert m["counts"] == {"unchanged": 4, "obfuscated": 4, "dropped": 0, "kept-original": 0,
+    assert m["counts"] == {"unchanged": 4, "obfuscated": 4, "partial": 0, "dropped": 0,
+                           "kept-original": 0,
                            "rejected-invalid": 1}
     assert sum(m["counts"].values()) == m["input"]["records"] == 9
     assert [json.loads(x)["id"] for x in out_lines] == [r["id"] for r in rows]  # order, ids
