@@ -20,7 +20,6 @@ import json
 import statistics
 import time
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import privacy_utility as pu
 

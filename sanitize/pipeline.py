@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Callable
 
 from . import manifest
