@@ -88,7 +88,10 @@ def render(rows: list[dict]) -> str:
              "every rewritten segment passed the gate; *partial*: records kept with failed "
              "pieces left out (`--on-fail partial`); *failed*: chunks without a passing "
              "candidate after all tries; similarity and overlap: means over the rewritten "
-             "records' segments.", "",
+             "records' segments; *gen. s*: wall time of the run (no-facts and partial reuse "
+             "default's cached candidates, so theirs is gate time only); *top failures*: each "
+             "failed chunk's last failed check. Samples are small (16 records a domain): "
+             "read differences of one or two records as noise.", "",
              "| domain | variant | settings | yield | partial | chunks | failed | similarity "
              "| overlap | gen. s | top failures |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
