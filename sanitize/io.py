@@ -99,12 +99,6 @@ def _split_terminator(line: bytes) -> tuple[bytes, bytes]:
     return line, b""
 
 
-def iter_lines(path: str, digest: hashlib._Hash | None = None) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, raw bytes without newline); streams, never loads the whole file."""
-    for n, line in _iter_terminated(path, digest):
-        yield n, _split_terminator(line)[0]
-
-
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 

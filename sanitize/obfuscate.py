@@ -4,9 +4,9 @@ Candidates are generated in rounds. Round k asks the backend for candidate k of 
 is not done yet, all records together, so batches stay full. With `pick="first"` a chunk is done
 at its first candidate that passes the gate; with `pick="most-changed"` every chunk sees all
 `candidates` rounds and keeps the passing candidate with the lowest overlap (best-of-N). After
-the last round, a chunk without a passing candidate fails its segment. A segment whose chunks all passed is reassembled (original separators, layout) and
-gated again as a whole with the same thresholds; a record is obfuscated only if every segment it
-rewrites passes. Every backend output is committed to the cache before it is used, so a rerun
+the last round, a chunk without a passing candidate fails its segment. A segment whose chunks
+all passed is reassembled (original separators, layout) and gated again as a whole with the
+same thresholds; a record is obfuscated only if every segment it rewrites passes. Every backend output is committed to the cache before it is used, so a rerun
 after a crash regenerates nothing that finished.
 """
 from __future__ import annotations
@@ -222,10 +222,13 @@ def _finish(outcomes: list[RecordOutcome], gcfg: GateConfig, embedder) -> None:
     ready = [s for ro in outcomes for s in ro.segments
              if len(s.rewrites) == sum(not c.verbatim for c in s.chunks)]
     pairs = [(assemble(s.chunks, {}), assemble(s.chunks, s.rewrites)) for s in ready]
-    results = []
-    for s, pair in zip(ready, pairs):  # segments with renamed code skip the embedding check
-        cfg = replace(gcfg, min_similarity=-1.0) if s.exact else gcfg
-        results += evaluate([pair], cfg, embedder, [s.kind])
+    results: list = [None] * len(ready)
+    # Segments with renamed code skip the embedding check; each group is gated in one batch.
+    for exact, cfg in ((False, gcfg), (True, replace(gcfg, min_similarity=-1.0))):
+        idx = [i for i, s in enumerate(ready) if s.exact == exact]
+        got = evaluate([pairs[i] for i in idx], cfg, embedder, [ready[i].kind for i in idx])
+        for i, res in zip(idx, got):
+            results[i] = res
     for s, res, (_, new) in zip(ready, results, pairs):
         s.gate = res
         s.reason = "" if res.passed else f"segment: {res.reason}"
