@@ -124,7 +124,7 @@ def run_device(device: str, model: str, data: dict[str, Path], work: Path) -> di
                         protected=str(out), nonmembers=str(data["nonmembers"]),
                         validation=str(data["validation"]), base_model=model, train=train,
                         bootstrap=50,
-                        attack=AttackConfig(neighbours=3, spv_pairs=2, spv_new_tokens=24))
+                        attack=AttackConfig(neighbours=4, spv_new_tokens=24))
     result = run_audit(audit)
     res["audit_s"] = round(time.time() - t, 2)
     res["audit"] = {m.label: {"perplexity": m.perplexity, "skipped": m.skipped,

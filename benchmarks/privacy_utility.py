@@ -295,7 +295,7 @@ def make_attacker(acfg, ts, tok, base_model, ppl_encoded, cache=None):
     from sanitize.audit.run import Attacker
 
     return Attacker(acfg, ts, tok, base_model, "base", ppl_encoded, lambda m: log("    " + m),
-                    cache=cache)
+                    cache=cache, spv_heldout=ppl_encoded)
 
 
 def metrics_json(res) -> dict:

@@ -112,7 +112,7 @@ class ParaphraseConfig:
     top_p: float = 0.95
     max_new_tokens: int = 512
     candidates: int = 3
-    batch_size: int = 8
+    batch_size: int | None = None  # None: each backend's own (local: 8 on CPU, 64 on GPU)
     concurrency: int = 8
     timeout: float = 120.0
     retries: int = 4
@@ -136,7 +136,7 @@ class ParaphraseConfig:
         _check(_finite(self.top_p) and 0 < self.top_p <= 1, "top_p", self.top_p, "in (0, 1]")
         for option, value in (("--max-new-tokens", self.max_new_tokens),
                               ("--candidates", self.candidates),
-                              ("--paraphrase-batch-size", self.batch_size),
+                              ("--paraphrase-batch-size", self.batch_size or 1),
                               ("--concurrency", self.concurrency)):
             _check(value >= 1, option, value, "at least 1")
         _check(_finite(self.timeout) and self.timeout > 0, "--timeout", self.timeout, "above 0")

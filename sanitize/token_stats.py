@@ -48,19 +48,22 @@ def token_stats(model, encoded: list[Encoded], pad_id: int, batch_size: int = 16
             logits = logits[:, :-1].float()
             targets = b.labels[:, 1:]
             logprobs = torch.log_softmax(logits, dim=-1)
+            keep = targets != -100
+            # One gather and one copy to the host per batch: per-row device calls would cost
+            # more than the forward pass on a GPU.
+            lp = logprobs.gather(-1, targets.clamp_min(0)[..., None])[..., 0][keep]
+            counts = keep.sum(1).tolist()
+            parts = {"logp": lp}
+            if with_distribution:
+                lp_all = logprobs[keep]  # [kept tokens, V]
+                p = lp_all.exp()
+                mu = (p * lp_all).sum(-1)
+                var = (p * lp_all.square()).sum(-1) - mu.square()
+                parts.update(mu=mu, sigma=var.clamp_min(0).sqrt())
+            host = {k: np.split(v.double().cpu().numpy(), np.cumsum(counts)[:-1])
+                    for k, v in parts.items()}
             for row, i in enumerate(idx):
-                keep = targets[row] != -100
-                lp_all = logprobs[row][keep]  # [n, V]
-                tgt = targets[row][keep]
-                lp = lp_all.gather(-1, tgt[:, None])[:, 0]
-                stats = TokenStats(lp.cpu().numpy().astype(np.float64))
-                if with_distribution:
-                    p = lp_all.exp()
-                    mu = (p * lp_all).sum(-1)
-                    var = (p * lp_all.square()).sum(-1) - mu.square()
-                    stats.mu = mu.cpu().numpy().astype(np.float64)
-                    stats.sigma = var.clamp_min(0).sqrt().cpu().numpy().astype(np.float64)
-                out[i] = stats
+                out[i] = TokenStats(**{k: v[row] for k, v in host.items()})
             if progress is not None:
                 progress(len(idx))
     if was_training:

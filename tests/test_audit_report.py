@@ -130,7 +130,7 @@ def files(tmp_path):
 
 
 FAST = ["--epochs", "1", "--lr", "1e-3", "--batch-size", "4", "--max-length", "64",
-        "--bootstrap", "20", "--neighbours", "2", "--spv-pairs", "1", "--spv-new-tokens", "16",
+        "--bootstrap", "20", "--neighbours", "2", "--spv-new-tokens", "16",
         "--device", "cpu"]
 
 

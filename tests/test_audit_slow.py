@@ -104,7 +104,7 @@ def test_model_mode_runs_every_attack_on_the_real_model(records, tmp_path, capsy
     args = ["audit", "--model", "embedded", "--reference", "embedded", "--members",
             str(d / "m12.jsonl"), "--nonmembers", str(d / "n12.jsonl"), "--out-dir",
             str(tmp_path / "model"), "--json", "--max-length", "64", "--device", "cpu",
-            "--neighbours", "2", "--spv-pairs", "1", "--spv-new-tokens", "16",
+            "--neighbours", "2", "--spv-new-tokens", "16",
             "--spv-epochs", "1", "--bootstrap", "50"]
     for name, rows in [("m12", members[:12]),
                        ("n12", nonmembers[:12])]:

@@ -15,8 +15,11 @@ Formulas (NLL = mean negative log-likelihood per trainable token):
              (Zhang et al. 2025, the official probability-weighted form)
 - reference  NLL_base(x) - NLL_target(x): how much fine-tuning lowered the loss, calibrated by
              the untouched base model (Carlini et al. 2022; LoRA-Leak)
-- neighbourhood  mean_j NLL(neighbour_j) - NLL(x)                (Mattern et al. 2023)
-- spv        -(SV_target(x) - SV_reference(x)), see spv.py        (Fu et al. 2024)
+- neighbourhood  mean_j NLL(x_j) - NLL(x), x_j the refilled copies of perturb.py
+                                                                 (Mattern et al. 2023)
+- spv        -(SV_target(x) - SV_reference(x)), SV(x) = NLL(x) - mean_j NLL(x_j) under each
+             model, the reference trained on the target's self-prompted samples (spv.py)
+                                                                 (Fu et al. 2024)
 - ensemble   logistic regression over the other scores, out-of-fold predictions only
 """
 from __future__ import annotations

@@ -12,12 +12,14 @@ ALL_ATTACKS = ("loss", "zlib", "lowercase", "mink", "minkpp", "reference", "neig
 @dataclass(frozen=True)
 class AttackConfig:
     mink_k: float = 0.2  # Min-K% / Min-K%++: fraction of tokens (Shi et al. and Zhang et al.)
-    neighbours: int = 8  # neighbourhood attack: perturbed copies per text
-    neighbour_rate: float = 0.1  # fraction of words swapped per neighbour
-    spv_pairs: int = 4  # SPV-MIA: symmetric (+z, -z) perturbation pairs per text
-    spv_noise: float = 0.1  # perturbation std, in units of the embedding matrix's std
+    # Refilled copies per text (perturb.py): the neighbourhood attack's neighbours and
+    # SPV-MIA's perturbations, made once and shared.
+    neighbours: int = 8
+    perturb_rate: float = 0.15  # share of scored tokens refilled per copy (BERT's mask rate)
+    spv_prompt_tokens: int = 8  # held-out tokens per self-prompt (spv.py)
     spv_new_tokens: int = 64  # tokens the target generates per self-prompt (one per text)
     spv_epochs: float | None = None  # reference fine-tune epochs; None: the target's
+    spv_gen_batch_size: int = 256  # self-prompts generated together
     ensemble_folds: int = 5
 
 

@@ -17,7 +17,7 @@ from ..encoding import Encoded, encode, encode_records
 from ..io import Dataset
 from ..records import Example
 from ..token_stats import TokenStats, token_stats
-from .perturb import lowercase_example, neighbour_examples
+from .perturb import lowercase_example
 
 
 @dataclass
@@ -101,8 +101,8 @@ class Features:
     zlib_bytes: np.ndarray
     reference: list[TokenStats] | None = None  # the base model
     target_lower: list[TokenStats] | None = None
-    neighbour_nll: np.ndarray | None = None  # [n, k] mean NLL of each neighbour (target)
-    spv_target: np.ndarray | None = None  # [n] symmetric variation under the target
+    neighbour_nll: np.ndarray | None = None  # [n, k] NLL of each refilled copy (target)
+    spv_target: np.ndarray | None = None  # [n] probabilistic variation under the target
     spv_reference: np.ndarray | None = None  # [n] the same under the self-prompt reference
     prior_scores: dict[str, np.ndarray] = field(default_factory=dict)  # for the ensemble
     seed: int = 0
@@ -118,10 +118,9 @@ def lowercase_stats(cache: StatsCache, model_key: str, model, ts: TextSet, token
     return cache.stats(model_key, model, enc, pad_id, batch_size)
 
 
-def neighbour_nll(cache: StatsCache, model_key: str, model, ts: TextSet, tokenizer,
-                  max_length: int, pad_id: int, batch_size: int, n: int, rate: float,
-                  seed: int) -> np.ndarray:
-    enc = [encode(nb, tokenizer, max_length)
-           for ex in ts.examples for nb in neighbour_examples(ex, n, rate, seed)]
-    stats = cache.stats(model_key, model, enc, pad_id, batch_size)
-    return nll(stats).reshape(len(ts), n)
+def copies_nll(cache: StatsCache, model_key: str, model, copies: list[list[Encoded]],
+               pad_id: int, batch_size: int) -> np.ndarray:
+    """[n, k] mean NLL of each text's k perturbed copies (perturb.py) under one model, all
+    texts' copies in one batched pass."""
+    flat = [c for group in copies for c in group]
+    return nll(cache.stats(model_key, model, flat, pad_id, batch_size)).reshape(len(copies), -1)

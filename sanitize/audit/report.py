@@ -137,6 +137,7 @@ def _epsilon_text(m: ModelResult, report: dict) -> str:
 
 def _model_json(m: ModelResult, r: AuditResult) -> dict:
     return {"label": m.label, "description": m.description, "train": m.train,
+            "stage_seconds": m.stage_seconds,
             "epsilon_lower_bound": _epsilon(m, r),
             "strongest_attack": m.strongest(),
             "strongest_inverted": m.strongest() is not None and m.inverted(m.strongest()),

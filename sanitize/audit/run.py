@@ -8,6 +8,7 @@ Model mode attacks one model the user already trained.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import json
@@ -29,10 +30,11 @@ from ..paths import check_outputs, private_mode
 from ..train import fine_tune
 from .attacks import make_attacks, run_attacks
 from .config import AuditConfig
-from .features import (Features, StatsCache, TextSet, build_textset, lowercase_stats,
-                       neighbour_nll)
+from .features import (Features, StatsCache, TextSet, build_textset, copies_nll, lowercase_stats,
+                       nll)
 from .metrics import AttackMetrics, evaluate, leakage, sample_too_small
-from .spv import embedding_scale, self_prompt_reference, self_prompts, symmetric_variation
+from .perturb import refill_perturbations
+from .spv import self_prompt_reference, self_prompts
 
 Log = Callable[[str], None]
 
@@ -46,6 +48,7 @@ class ModelResult:
     perplexity: float
     skipped: dict[str, str] = field(default_factory=dict)  # attack -> why it did not run
     train: dict = field(default_factory=dict)  # records, truncated, seconds
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # attack stage -> seconds
 
     def strongest(self) -> str | None:
         """The attack whose AUC is farthest from 0.5, in either direction (metrics.leakage)."""
@@ -112,14 +115,16 @@ class Attacker:
 
     def __init__(self, cfg: AuditConfig, ts: TextSet, tokenizer, base, base_key: str | None,
                  ppl_encoded: list[Encoded], log: Log = lambda _m: None,
-                 cache: StatsCache | None = None):
+                 cache: StatsCache | None = None, spv_heldout: list[Encoded] | None = None):
         self.cfg, self.ts, self.tok, self.base, self.base_key = cfg, ts, tokenizer, base, base_key
         self.ppl_encoded, self.log = ppl_encoded, log
         self.cache = cache if cache is not None else StatsCache()
         self.pad_id = tokenizer.pad_token_id
         self.eos_id = tokenizer.eos_token_id
         self.attacks = make_attacks(cfg.attacks, cfg.attack.mink_k, cfg.attack.ensemble_folds)
-        self.spv_scale = embedding_scale(base) * cfg.attack.spv_noise if base is not None else None
+        # SPV-MIA's self-prompts come from held-out (never audited) records.
+        self.spv_heldout = spv_heldout or []
+        self.copies: list[list[Encoded]] | None = None  # perturb.py, shared by all targets
 
     def base_perplexity(self) -> float | None:
         if self.base is None:
@@ -140,45 +145,84 @@ class Attacker:
         elif "ensemble" in cfg.attacks and min(ts.labels.sum(), (ts.labels == 0).sum()) < 2:
             skipped["ensemble"] = "needs at least 2 members and 2 non-members for its folds"
         attacks = [x for x in self.attacks if x.name not in skipped]
-        self.log(f"[{label}] token statistics of {len(ts)} texts")
-        f = Features(labels=ts.labels, zlib_bytes=ts.zlib_bytes, seed=cfg.seed,
-                     target=self.cache.stats(key, target, ts.encoded, self.pad_id, bs,
-                                             with_distribution=True))
+        stage = StageTimer(self.log, label)
+        with stage(f"token statistics of {len(ts)} texts"):
+            f = Features(labels=ts.labels, zlib_bytes=ts.zlib_bytes, seed=cfg.seed,
+                         target=self.cache.stats(key, target, ts.encoded, self.pad_id, bs,
+                                                 with_distribution=True))
         run = {n for x in attacks for n in x.needs}
         if "reference" in run:
-            f.reference = self.cache.stats(self.base_key, self.base, ts.encoded, self.pad_id, bs)
+            with stage("base model statistics (reused across targets)"):
+                f.reference = self.cache.stats(self.base_key, self.base, ts.encoded,
+                                               self.pad_id, bs)
         if "lower" in run:
-            f.target_lower = lowercase_stats(self.cache, key, target, ts, self.tok,
-                                             cfg.train.max_length, self.pad_id, bs)
-        if "neighbours" in run:
-            self.log(f"[{label}] {a.neighbours} neighbours per text")
-            f.neighbour_nll = neighbour_nll(self.cache, key, target, ts, self.tok,
-                                            cfg.train.max_length, self.pad_id, bs, a.neighbours,
-                                            a.neighbour_rate, cfg.seed)
+            with stage("lowercased texts"):
+                f.target_lower = lowercase_stats(self.cache, key, target, ts, self.tok,
+                                                 cfg.train.max_length, self.pad_id, bs)
+        if run & {"neighbours", "spv"}:
+            copies = self._copies(target, stage)
+            with stage(f"{a.neighbours} refilled copies per text under the target"):
+                f.neighbour_nll = copies_nll(self.cache, key, target, copies, self.pad_id, bs)
         if "spv" in run:
-            self._spv(target, f, label)
-        ppl = perplexity(self.cache.stats(key, target, self.ppl_encoded, self.pad_id, bs))
+            f.spv_target = nll(f.target) - f.neighbour_nll.mean(axis=1)
+            f.spv_reference = self._spv_reference(target, key, copies, stage)
+        with stage("perplexity"):
+            ppl = perplexity(self.cache.stats(key, target, self.ppl_encoded, self.pad_id, bs))
         scores = run_attacks(attacks, f)
         metrics = {name: evaluate(s, ts.labels, n_boot=cfg.bootstrap, seed=cfg.seed)
                    for name, s in scores.items()}
-        return ModelResult(label, description, scores, metrics, ppl, skipped)
+        return ModelResult(label, description, scores, metrics, ppl, skipped,
+                           stage_seconds=stage.seconds)
 
-    def _spv(self, target, f: Features, label: str) -> None:
-        a, bs = self.cfg.attack, self.cfg.eval_batch_size
-        self.log(f"[{label}] SPV-MIA: self-prompt generation and reference fine-tune")
-        # A plain text's context is its BOS when the tokenizer adds one; otherwise EOS, the
-        # document separator, starts an unconditional sample.
-        prompts = self_prompts(self.ts.encoded, self.eos_id)
-        ref = self_prompt_reference(self.base, target, prompts, self.pad_id, self.eos_id,
-                                    self.cfg.train, a.spv_new_tokens, self.cfg.seed,
-                                    a.spv_epochs, bs)
-        self.log(f"[{label}] SPV-MIA: {a.spv_pairs} symmetric perturbation pairs per text")
-        f.spv_reference = symmetric_variation(ref, self.ts.encoded, self.pad_id, a.spv_pairs,
-                                              self.spv_scale, self.cfg.seed, bs)
+    def _copies(self, target, stage: "StageTimer") -> list[list[Encoded]]:
+        """The refilled copies (perturb.py), made once by the base model for every target; in
+        model mode without a base model, by the target itself."""
+        if self.copies is None:
+            a = self.cfg.attack
+            with stage(f"making {a.neighbours} refilled copies per text"):
+                self.copies = refill_perturbations(
+                    self.base if self.base is not None else target, self.ts.encoded,
+                    self.pad_id, a.neighbours, a.perturb_rate, self.cfg.seed,
+                    self.cfg.eval_batch_size)
+        return self.copies
+
+    def _spv_reference(self, target, key: str, copies, stage: "StageTimer"):
+        """SV under SPV-MIA's self-prompt reference (spv.py), trained for this target."""
+        a, bs, ts = self.cfg.attack, self.cfg.eval_batch_size, self.ts
+        # A start-of-document token prompts an unconditional sample when no held-out text
+        # gives prompts: BOS where the tokenizer adds one, else EOS (the document separator).
+        bos = self.tok.bos_token_id
+        adds_bos = bos is not None and self.tok("x")["input_ids"][:1] == [bos]
+        prompts = self_prompts(self.spv_heldout, len(ts), bos if adds_bos else self.eos_id,
+                               a.spv_prompt_tokens)
+        with stage(f"SPV-MIA: {len(prompts)} self-prompt samples and reference fine-tune"):
+            ref = self_prompt_reference(self.base, target, prompts, self.pad_id, self.eos_id,
+                                        self.cfg.train, a.spv_new_tokens, self.cfg.seed,
+                                        a.spv_epochs, a.spv_gen_batch_size)
+        with stage("SPV-MIA: texts and copies under the reference"):
+            ref_key = f"spv-reference:{key}"
+            clean = nll(self.cache.stats(ref_key, ref, ts.encoded, self.pad_id, bs))
+            moved = copies_nll(self.cache, ref_key, ref, copies, self.pad_id, bs)
         del ref
         gc.collect()
-        f.spv_target = symmetric_variation(target, self.ts.encoded, self.pad_id, a.spv_pairs,
-                                           self.spv_scale, self.cfg.seed, bs)
+        return clean - moved.mean(axis=1)
+
+
+class StageTimer:
+    """Times and logs each stage of one model's attack (`with stage("name"): ...`)."""
+
+    def __init__(self, log: Log, label: str):
+        self.log, self.label = log, label
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        self.log(f"[{self.label}] {name}")
+        t = time.perf_counter()
+        yield
+        took = time.perf_counter() - t
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + took, 2)
+        self.log(f"[{self.label}] {name}: {took:.1f} s")
 
 
 def _ppl_data(cfg: AuditConfig, nonmember_encoded, tokenizer, data) -> tuple[list, str]:
@@ -217,7 +261,8 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
     prot_by_id = {r.id: r for r in protected.records}
     changed = {r.id for r in original.records
                if r.id not in prot_by_id or prot_by_id[r.id].raw != r.raw}
-    attacker = Attacker(cfg, ts, tok, base.model, "base", ppl_enc, log)
+    attacker = Attacker(cfg, ts, tok, base.model, "base", ppl_enc, log,
+                        spv_heldout=ppl_enc if cfg.validation else None)
     notes = _truncation_note("original member", ts.encoded[:len(original.records)],
                              cfg.train.max_length)
     notes += _truncation_note("non-member", ts.encoded[len(original.records):],
@@ -327,7 +372,7 @@ def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
     ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(members.records):], tok, data)
     notes += _truncation_note("member", ts.encoded[:len(members.records)], cfg.train.max_length)
     attacker = Attacker(cfg, ts, tok, base.model if base else None, "base" if base else None,
-                         ppl_enc, log)
+                         ppl_enc, log, spv_heldout=ppl_enc if cfg.validation else None)
     res = attacker.attack(target.model, "target:model", "model", f"the model {cfg.model_path}")
     info = {"model": cfg.model_path, "source": target.source}
     if base:

@@ -60,9 +60,8 @@ _FILE = click.Path(dir_okay=False)
 @click.option("--bootstrap", type=int, default=1000, show_default=True,
               help="Bootstrap resamples for the 95% confidence intervals (0: none).")
 @click.option("--neighbours", type=int, default=8, show_default=True,
-              help="Word-swap neighbours per text (neighbourhood attack).")
-@click.option("--spv-pairs", type=int, default=4, show_default=True,
-              help="Symmetric perturbation pairs per text (SPV-MIA).")
+              help="Refilled copies per text (15% of the scored tokens redrawn from the base "
+                   "model): the neighbourhood attack's neighbours and SPV-MIA's perturbations.")
 @click.option("--spv-new-tokens", type=int, default=64, show_default=True,
               help="Tokens the target generates per text for SPV-MIA's self-prompt reference.")
 @click.option("--spv-epochs", type=float, default=None,
@@ -122,7 +121,7 @@ def command(ctx: click.Context, **kw) -> None:
         model_path=kw["model"] if model_mode else None, members=kw["members"],
         reference=kw["reference"], validation=kw["validation"],
         base_model=None if model_mode else kw["model"], fmt=kw["fmt"], attacks=kw["attacks"],
-        attack=AttackConfig(neighbours=kw["neighbours"], spv_pairs=kw["spv_pairs"],
+        attack=AttackConfig(neighbours=kw["neighbours"],
                             spv_new_tokens=kw["spv_new_tokens"], spv_epochs=kw["spv_epochs"]),
         train=train, eval_batch_size=kw["eval_batch_size"], bootstrap=kw["bootstrap"],
         seed=train.seed, fail_above_auc=kw["fail_above_auc"],

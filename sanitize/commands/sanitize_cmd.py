@@ -35,8 +35,9 @@ P, G = ParaphraseConfig, GateConfig
               show_default=True, help="Cap per rewrite (scaled down to the piece's length).")
 @click.option("--candidates", type=click.IntRange(1), default=P.candidates, show_default=True,
               help="Candidates tried per piece before the record fails the gate.")
-@click.option("--paraphrase-batch-size", type=click.IntRange(1), default=P.batch_size,
-              show_default=True, help="local/vllm: prompts generated together.")
+@click.option("--paraphrase-batch-size", type=click.IntRange(1), default=None,
+              help="local/vllm: prompts generated together [default: local 8 on CPU, 64 on "
+                   "GPU; vllm 256].")
 @click.option("--block-ngrams", type=click.IntRange(0), default=P.block_ngrams,
               show_default=True, help="local: never continue an n-gram (tokens) of the "
                                       "original piece while rewriting it (0: off).")

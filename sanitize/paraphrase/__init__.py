@@ -35,7 +35,7 @@ def make_backend(cfg: ParaphraseConfig, lm=None, device: str = "auto") -> Backen
                        cfg.repetition_penalty)
     cls = backend_class(cfg.backend)
     if cfg.backend == "echo":
-        return cls(batch_size=cfg.batch_size)
+        return cls(batch_size=cfg.batch_size or 8)
     if cfg.backend == "local":
         if lm is None:
             from ..models import load_lm
@@ -44,7 +44,7 @@ def make_backend(cfg: ParaphraseConfig, lm=None, device: str = "auto") -> Backen
     if cfg.backend == "openai":
         return cls(cfg.api_base, cfg.model, params, api_key_env=cfg.api_key_env,
                    concurrency=cfg.concurrency, timeout=cfg.timeout, retries=cfg.retries)
-    return cls(cfg.model, params, batch_size=cfg.batch_size)
+    return cls(cfg.model, params, batch_size=cfg.batch_size or 256)
 
 
 __all__ = ["Backend", "GenParams", "Request", "BACKENDS", "NAMES", "make_backend"]
