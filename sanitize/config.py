@@ -214,5 +214,25 @@ class SanitizeConfig:
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     cache_path: str | None = None  # None: OUT.private-cache.sqlite beside the output
+    manifest_path: str | None = None  # None: OUT.manifest.json
+    rejected_path: str | None = None  # None: OUT.rejected.jsonl
+    # The most input records OUT may leave out (dropped or invalid), as a share: above it the
+    # run writes nothing and exits 1. Drops are bounded by --ratio, so 0.5 fails only a run
+    # that lost at least half its data (a high ratio with a paraphraser that fails most).
+    max_drop: float = 0.5
     dry_run: bool = False  # echo paraphraser; no model generation
     verbose: bool = False  # only then may record text reach logs
+
+    def __post_init__(self):
+        _check(_finite(self.max_drop) and 0 <= self.max_drop <= 1, "--max-drop", self.max_drop,
+               "between 0 and 1")
+        if self.output == "-" and not self.dry_run:
+            # Side files of stdout output go where the user says, never into the current
+            # directory under a made-up name.
+            needed = [("--manifest", self.manifest_path), ("--cache", self.cache_path)]
+            if self.gate.on_fail == "drop":
+                needed.append(("--rejected", self.rejected_path))
+            missing = [option for option, value in needed if not value]
+            if missing:
+                raise InputError(f"OUT is - (stdout): say where the side files go with "
+                                 f"{', '.join(missing)}")

@@ -25,3 +25,12 @@ class InputError(SanitizeError):
 
 class MissingModelError(SanitizeError):
     """A model (or optional backend) is not installed; the message names the pip command."""
+
+
+class OutputRefused(SanitizeError):
+    """The run finished, but what it would write fails the pipeline's checks (no record left,
+    or more left out than --max-drop): nothing was written. `manifest` says what happened."""
+
+    def __init__(self, message: str, manifest: dict):
+        super().__init__(message)
+        self.manifest = manifest

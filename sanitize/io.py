@@ -336,8 +336,9 @@ def write_json(path: str | os.PathLike, obj, perms: int | None = None) -> None:
         dump_json(fh, obj)
 
 
-def sidecar(out_path: str, suffix: str) -> str:
-    """`out.jsonl` -> `out.jsonl<suffix>` (e.g. `.manifest.json`); stdout output uses cwd."""
-    if out_path == "-":
-        return f"stdout{suffix}"
-    return f"{out_path}{suffix}"
+def sidecar(out_path: str, suffix: str, given: str | None = None) -> str | None:
+    """The path the user gave, else `out.jsonl` -> `out.jsonl<suffix>` (e.g. `.manifest.json`);
+    None for stdout output without a given path (SanitizeConfig requires one there)."""
+    if given:
+        return given
+    return None if out_path == "-" else f"{out_path}{suffix}"

@@ -40,7 +40,7 @@ def record_entry(score, status: str, outcome, backend, seed: int, prompts: dict)
 
 
 def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prompts: dict,
-          started: float) -> dict:
+          started: float, verdict: dict) -> dict:
     counts = {s: 0 for s in STATUSES}
     for e in entries:
         counts[e["status"]] += 1
@@ -54,6 +54,7 @@ def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prom
                   "records": total, "blank_lines": dataset.blank_lines},
         "outputs": outputs,
         "counts": counts,
+        "verdict": verdict,
         "paraphrase": {"backend": backend.name, "model": backend.model,
                        "backend_calls": getattr(backend, "calls", None),
                        "generated_tokens": getattr(backend, "generated_tokens", None),

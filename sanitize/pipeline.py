@@ -20,6 +20,7 @@ from typing import Callable
 from . import manifest
 from .cache import Cache
 from .config import SanitizeConfig
+from .errors import OutputRefused
 from .io import Outputs, dump_json, read_dataset, sidecar, write_lines
 from .obfuscate import RecordOutcome, obfuscate
 from .paths import check_outputs, private_mode
@@ -34,11 +35,13 @@ def output_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
     SQLite's own, beside it."""
     if cfg.dry_run:
         return {}
-    cache = cfg.cache_path or sidecar(cfg.output, ".private-cache.sqlite")
-    return {"OUT": cfg.output, "the manifest": sidecar(cfg.output, ".manifest.json"),
-            "the rejected-records file": sidecar(cfg.output, ".rejected.jsonl"),
-            "--cache": cache, "the cache's WAL file": f"{cache}-wal",
-            "the cache's shared-memory file": f"{cache}-shm"}
+    cache = sidecar(cfg.output, ".private-cache.sqlite", cfg.cache_path)
+    return {"OUT": cfg.output,
+            "the manifest": sidecar(cfg.output, ".manifest.json", cfg.manifest_path),
+            "the rejected-records file": sidecar(cfg.output, ".rejected.jsonl",
+                                                 cfg.rejected_path),
+            "--cache": cache, "the cache's WAL file": f"{cache}-wal" if cache else None,
+            "the cache's shared-memory file": f"{cache}-shm" if cache else None}
 
 
 def input_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
@@ -100,14 +103,40 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
                                              pcfg.seed, prompts))
     entries += [{"line_no": r.line_no, "status": "rejected-invalid", "reason": r.reason}
                 for r in data.rejects]
-    if cfg.dry_run:
-        return manifest.build(cfg, data, entries, {}, backend, cache, prompts, started)
+    verdict = output_verdict(entries, len(kept), cfg.max_drop)
+    if cfg.dry_run or not verdict["ok"]:
+        result = manifest.build(cfg, data, entries, {}, backend, cache, prompts, started, verdict)
+        if not verdict["ok"] and not cfg.dry_run:
+            raise OutputRefused(verdict["reason"], result)
+        return result
     return _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, started,
-                          perms)
+                          perms, verdict)
+
+
+def output_verdict(entries: list[dict], kept: int, max_drop: float) -> dict:
+    """Is OUT fit to hand to a trainer? Not when it holds no record, or when more than
+    `max_drop` of the input records would be left out of it (dropped or invalid)."""
+    total = len(entries)
+    dropped = sum(e["status"] == "dropped" for e in entries)
+    invalid = sum(e["status"] == "rejected-invalid" for e in entries)
+    share = (dropped + invalid) / total if total else 1.0
+    reason = None
+    fix = ("nothing was written (finished rewrites are cached: rerun with --on-fail keep or "
+           "partial, or a higher --max-drop)")
+    if kept == 0:
+        reason = (f"OUT would hold no record ({dropped} dropped, {invalid} invalid of "
+                  f"{total}); {fix}")
+    elif share > max_drop:
+        reason = (f"{dropped + invalid} of {total} input records ({share:.0%}) would be left out "
+                  f"of OUT ({dropped} failed the gate, {invalid} invalid), more than --max-drop "
+                  f"{max_drop:g}; {fix}")
+    return {"ok": reason is None, "reason": reason, "records_out": kept,
+            "left_out": dropped + invalid, "left_out_share": round(share, 4),
+            "max_drop": max_drop}
 
 
 def _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, started,
-                   perms) -> dict:
+                   perms, verdict) -> dict:
     """OUT, the rejected file and the manifest appear together or not at all, manifest last:
     a failure while writing any of them leaves every earlier output as it was."""
     paths = output_paths(cfg)
@@ -123,9 +152,10 @@ def _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, 
                     "path": rejected_path, "records": len(rejected),
                     "sha256": write_lines(fh, rejected, data.newline),
                     "note": "original records that failed the gate; not for training"}
-        else:
+        elif rejected_path:
             outs.remove(rejected_path)  # a stale file from an earlier run would mislead
-        result = manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started)
+        result = manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started,
+                                verdict)
         with outs.writer(paths["the manifest"]) as fh:
             dump_json(fh, result)
         outs.commit()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -105,3 +106,34 @@ def test_main_entry_point_maps_errors(monkeypatch, capsys, tmp_path):
         main(["score", str(tmp_path / "missing.jsonl"), str(tmp_path / "o.jsonl")])
     assert exc.value.code == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_refused_output_exits_1_and_json_still_reports_the_verdict(monkeypatch, capsys, tmp_path):
+    import json
+
+    import sanitize.pipeline
+    from sanitize.errors import OutputRefused
+
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n')
+    verdict = {"ok": False, "reason": "OUT would hold no record", "left_out": 1}
+
+    def refuse(cfg, **_):
+        raise OutputRefused(verdict["reason"], {"counts": {"dropped": 1}, "verdict": verdict,
+                                                "records": [{"status": "dropped"}]})
+
+    monkeypatch.setattr(sanitize.pipeline, "run", refuse)
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), "--json"])
+    assert exc.value.code == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"counts": {"dropped": 1}, "verdict": verdict}
+    assert err.strip().count("\n") == 0 and "OUT would hold no record" in err
+
+
+def test_stdout_output_without_side_files_is_a_usage_error(capsys, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n')
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "in.jsonl"), "-"])
+    assert exc.value.code == 2
+    assert "--manifest, --cache, --rejected" in capsys.readouterr().err
+    assert not list(Path.cwd().glob("stdout.*"))

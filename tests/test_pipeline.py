@@ -15,6 +15,7 @@ import pytest
 
 from sanitize.cache import Cache
 from sanitize.config import GateConfig, ParaphraseConfig, SanitizeConfig, SelectConfig
+from sanitize.errors import InputError
 from sanitize.obfuscate import obfuscate
 from sanitize.paraphrase.echo import EchoBackend
 from sanitize.prompts import load_templates
@@ -167,7 +168,8 @@ def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkey
 
     # A lazy paraphraser: with drop, the originals go to the rejected file, not into OUT ...
     monkeypatch.setenv("SOFT_SANITIZE_ECHO_MODE", "copy")
-    m = run(config(tmp_path, skip_invalid=True), lm=tiny, embedder=embedder, show_progress=False)
+    m = run(config(tmp_path, skip_invalid=True, max_drop=1.0), lm=tiny, embedder=embedder,
+            show_progress=False)
     assert m["counts"]["dropped"] == 4 and m["counts"]["obfuscated"] == 0
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
     rejected = (tmp_path / "out.jsonl.rejected.jsonl").read_text().splitlines()
@@ -348,3 +350,53 @@ def test_partial_keeps_rewritten_pieces_and_leaves_out_failed_ones(embedder, on_
     text = written.data["text"]
     assert SENTENCES[1] not in text and "OK only" not in text and "lighthouse" in text
     assert text.startswith(" ".join(reversed(SENTENCES[0].split(" "))))
+
+
+def test_a_gutted_out_is_refused_and_earlier_outputs_stay(tmp_path, tiny, embedder, monkeypatch):
+    """A pipeline must not train on what is left after the paraphraser failed: no record left,
+    or more left out than --max-drop, writes nothing (exit 1 from the CLI), and the outputs of
+    an earlier run stay as they were."""
+    from sanitize.errors import OutputRefused
+    from sanitize.pipeline import run
+
+    write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
+                                        for i, s in enumerate(SENTENCES[:8])])
+    earlier = {tmp_path / "out.jsonl": "earlier\n", tmp_path / "out.jsonl.manifest.json": "{}"}
+    for path, text in earlier.items():
+        path.write_text(text)
+    monkeypatch.setenv("SOFT_SANITIZE_ECHO_MODE", "copy")  # every rewrite fails the gate
+    with pytest.raises(OutputRefused, match="OUT would hold no record") as refused:
+        run(config(tmp_path, ratio=1.0), lm=tiny, embedder=embedder, show_progress=False)
+    verdict = refused.value.manifest["verdict"]
+    assert verdict == {"ok": False, "reason": str(refused.value), "records_out": 0,
+                       "left_out": 8, "left_out_share": 1.0, "max_drop": 0.5}
+    assert refused.value.manifest["counts"]["dropped"] == 8
+    with pytest.raises(OutputRefused, match="4 of 8 input records .50%. .* --max-drop 0.25"):
+        run(config(tmp_path, ratio=0.5, max_drop=0.25), lm=tiny, embedder=embedder,
+            show_progress=False)
+    for path, text in earlier.items():
+        assert path.read_text() == text
+    assert not (tmp_path / "out.jsonl.rejected.jsonl").exists()
+    # At the limit (4 of 8 = 0.5, not more) the run writes, and says so.
+    m = run(config(tmp_path, ratio=0.5), lm=tiny, embedder=embedder, show_progress=False)
+    assert m["verdict"]["ok"] and m["verdict"]["left_out"] == 4
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
+
+
+def test_stdout_output_needs_named_side_files(tmp_path):
+    base = dict(input="in.jsonl", output="-")
+    with pytest.raises(InputError, match="--manifest, --cache, --rejected"):
+        SanitizeConfig(**base)
+    with pytest.raises(InputError, match="--rejected"):
+        SanitizeConfig(**base, manifest_path="m.json", cache_path="c.sqlite")
+    keep = GateConfig(on_fail="keep")
+    cfg = SanitizeConfig(**base, manifest_path="m.json", cache_path="c.sqlite", gate=keep)
+    from sanitize.pipeline import output_paths
+
+    paths = output_paths(cfg)
+    assert paths["the manifest"] == "m.json" and paths["--cache"] == "c.sqlite"
+    assert paths["the rejected-records file"] is None
+    assert not any(str(p).startswith("stdout") for p in paths.values() if p)
+    SanitizeConfig(**base, dry_run=True)  # a dry run writes no side file
+    with pytest.raises(InputError, match="--max-drop"):
+        SanitizeConfig(input="a", output="b", max_drop=1.5)

@@ -6,6 +6,7 @@ import click
 from ..cli_common import (config_file, config_option, console, emit_json, json_option,
                           score_select_configs, scoring_options)
 from ..config import GateConfig, ParaphraseConfig, SanitizeConfig
+from ..errors import OutputRefused
 
 P, G = ParaphraseConfig, GateConfig
 
@@ -81,7 +82,17 @@ P, G = ParaphraseConfig, GateConfig
                                       "partial: keep a text record's rewritten pieces, leave "
                                       "out the pieces that failed.")
 @click.option("--cache", "cache_path", default=None,
-              help="SQLite cache of finished paraphrases [default: OUT.private-cache.sqlite].")
+              help="SQLite cache of finished paraphrases [default: OUT.private-cache.sqlite; "
+                   "required when OUT is -].")
+@click.option("--manifest", "manifest_path", default=None,
+              help="Where the manifest goes [default: OUT.manifest.json; required when OUT "
+                   "is -].")
+@click.option("--rejected", "rejected_path", default=None,
+              help="Where --on-fail drop puts the original records that failed [default: "
+                   "OUT.rejected.jsonl; required when OUT is -].")
+@click.option("--max-drop", type=float, default=SanitizeConfig.max_drop, show_default=True,
+              help="Most input records (a share) OUT may leave out, dropped or invalid; above "
+                   "it, or with no record left, nothing is written and the exit code is 1.")
 @click.option("--dry-run", is_flag=True,
               help="Score and select, rewrite with the fake echo backend, write nothing.")
 @click.option("--verbose", "-v", is_flag=True,
@@ -93,7 +104,8 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
             candidates, paraphrase_batch_size, block_ngrams, no_repeat_ngram,
             repetition_penalty, pick, chunk_words, prompt_file, prompt_dir, content_type, fields,
             min_similarity, max_overlap, max_common_span, min_length_ratio, max_length_ratio,
-            check_facts, on_fail, cache_path, dry_run, verbose, as_json, **options):
+            check_facts, on_fail, cache_path, manifest_path, rejected_path, max_drop, dry_run,
+            verbose, as_json, **options):
     """Obfuscate the records of IN most exposed to membership inference; write OUT.
 
     Scores every record (a short warm-up fine-tune), selects the riskiest --ratio, rewrites
@@ -129,20 +141,26 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
                         max_common_span=max_common_span, min_length_ratio=min_length_ratio,
                         max_length_ratio=max_length_ratio, check_facts=check_facts,
                         on_fail=on_fail),
-        cache_path=cache_path, dry_run=dry_run, verbose=verbose)
+        cache_path=cache_path, manifest_path=manifest_path, rejected_path=rejected_path,
+        max_drop=max_drop, dry_run=dry_run, verbose=verbose)
     from ..paths import check_outputs
     from ..pipeline import output_paths
 
     paths = output_paths(cfg)
     check_outputs({"--config": config_file()}, paths)  # the pipeline checks the rest
-    result = run(cfg, log=lambda m: console.print(m, markup=False, highlight=False))
+    try:
+        result = run(cfg, log=lambda m: console.print(m, markup=False, highlight=False))
+    except OutputRefused as refused:  # --json still reports the counts and the verdict
+        if as_json:
+            emit_json({k: v for k, v in refused.manifest.items() if k != "records"})
+        raise
     if as_json:
         emit_json({k: v for k, v in result.items() if k != "records"})
         return
     c = result["counts"]
-    out_name = "stdout" if output_path == "-" else output_path
+    written = [("stdout" if o["path"] == "-" else o["path"]) for o in result["outputs"].values()]
     where = "dry run: nothing written" if dry_run else \
-        f"wrote {out_name} and {paths['the manifest']}"
+        f"wrote {', '.join(written + [paths['the manifest']])}"
     console.print(
         f"{c['obfuscated']} obfuscated, {c['partial']} partial, {c['unchanged']} unchanged, "
         f"{c['dropped']} dropped, "
