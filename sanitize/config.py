@@ -214,6 +214,7 @@ class SanitizeConfig:
     paraphrase: ParaphraseConfig = field(default_factory=ParaphraseConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     cache_path: str | None = None  # None: OUT.private-cache.sqlite beside the output
+    scores_path: str | None = None  # reuse `soft-sanitize score` output: no warm-up
     manifest_path: str | None = None  # None: OUT.manifest.json
     rejected_path: str | None = None  # None: OUT.rejected.jsonl
     # The most input records OUT may leave out (dropped or invalid), as a share: above it the

@@ -26,6 +26,7 @@ from .obfuscate import RecordOutcome, obfuscate
 from .paths import check_outputs, private_mode
 from .prompts import load_templates
 from .records import Record
+from .score import load_scores, meta_path, rescore, score_records
 
 Log = Callable[[str], None]
 
@@ -47,6 +48,8 @@ def output_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
 def input_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
     prompt_dir = cfg.paraphrase.prompt_dir
     return {"IN": cfg.input, "--prompt-file": cfg.paraphrase.prompt_file,
+            "--scores": cfg.scores_path,
+            "--scores' provenance file": meta_path(cfg.scores_path) if cfg.scores_path else None,
             **{f"--prompt-dir's {k}.md": f"{prompt_dir}/{k}.md" if prompt_dir else None
                for k in ("text", "code", "chat")}}
 
@@ -62,7 +65,6 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
     """
     from .models import load_embedder, load_lm
     from .paraphrase import make_backend
-    from .score import score_records
 
     started = time.time()
     check_outputs(input_paths(cfg), output_paths(cfg))
@@ -70,6 +72,7 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
     prompts = load_templates(pcfg.prompt_file, pcfg.prompt_dir)
     data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
     log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
+    stored = load_scores(cfg.scores_path, data, cfg.score) if cfg.scores_path else None
     perms = private_mode(cfg.input)
     device = cfg.score.train.device
     with contextlib.ExitStack() as cleanup:
@@ -84,8 +87,14 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
         if backend is None:  # the local backend may reuse the scoring model
             backend = make_backend(pcfg, lm=lm if _same_model(cfg) else None, device=device)
             cleanup.callback(backend.close)
-        scores = score_records(data.records, cfg.score, cfg.select, lm=lm, embedder=embedder,
-                               source_path=cfg.input, show_progress=show_progress)
+        if stored is not None:
+            log(f"reusing the warm-up losses in {cfg.scores_path}")
+            scores = rescore(data.records, stored, cfg.score, cfg.select, embedder,
+                             show_progress)
+        else:
+            scores = score_records(data.records, cfg.score, cfg.select, lm=lm,
+                                   embedder=embedder, source_path=cfg.input,
+                                   show_progress=show_progress)
         selected = [r for r, s in zip(data.records, scores) if s.selected]
         log(f"selected {len(selected)} of {len(data.records)} records to obfuscate")
         outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder, log,

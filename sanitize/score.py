@@ -29,7 +29,6 @@ from .config import ScoreConfig, SelectConfig
 from .dedup import duplicate_groups
 from .encoding import Encoded, encode_records
 from .errors import InputError, SanitizeError
-from .io import write_jsonl_lines
 from .models import LoadedLM
 from .records import Record
 from .select import ranks, select
@@ -161,7 +160,73 @@ def score_records(records: list[Record], cfg: ScoreConfig, select_cfg: SelectCon
                                                chosen, groups)]
 
 
-def write_scores(path: str, scores: list[RecordScore], perms: int | None = None) -> str:
-    """One JSON line per record, in input order, written atomically; returns the sha256."""
-    return write_jsonl_lines(path, [json.dumps(asdict(s), ensure_ascii=False) for s in scores],
-                             perms=perms)
+def score_lines(scores: list[RecordScore]) -> list[str]:
+    """The scores file: one JSON line per record, in input order."""
+    return [json.dumps(asdict(s), ensure_ascii=False) for s in scores]
+
+
+# ---------------------------------------------------------------------------------------------
+# Score once, rewrite many: a scores file and its provenance, reused by the main command
+
+OPTION_NAMES = {"learning_rate": "lr"}  # TrainConfig fields whose flag is named otherwise
+
+
+def meta_path(scores_path: str) -> str:
+    return f"{scores_path}.meta.json"
+
+
+def scores_meta(data, cfg: ScoreConfig) -> dict:
+    """What the losses depend on: the input's bytes and the warm-up. The device is left out
+    (a CPU and a GPU run of the same warm-up rank records alike, benchmarks/gpu_check.py);
+    the score rule and the selection are recomputed from the losses at reuse."""
+    train = {k: v for k, v in asdict(cfg.train).items() if k != "device"}
+    return {"input_sha256": data.sha256, "format": data.fmt, "records": len(data.records),
+            "model": cfg.model or "embedded", "train": train}
+
+
+def load_scores(path: str, data, cfg: ScoreConfig) -> list[dict]:
+    """The rows of a `score` output made from exactly this input with this warm-up, in input
+    order; otherwise an InputError saying what differs."""
+    import os
+
+    if not os.path.exists(meta_path(path)):
+        raise InputError(f"no {os.path.basename(meta_path(path))} beside it (written by "
+                         "`soft-sanitize score`): cannot tell which input and settings made "
+                         "these scores", path)
+    with open(meta_path(path), encoding="utf-8") as fh:
+        made = json.load(fh)
+    want = scores_meta(data, cfg)
+    if made.get("input_sha256") != want["input_sha256"]:
+        raise InputError(f"these scores were made from another input (sha256 "
+                         f"{str(made.get('input_sha256'))[:12]}..., IN has "
+                         f"{want['input_sha256'][:12]}...)", path)
+    differ = [k for k in ("format", "model", "train") if made.get(k) != want[k]]
+    if made.get("train") and want["train"] and made.get("train") != want["train"]:
+        differ = [k for k in differ if k != "train"] + [
+            f"--{OPTION_NAMES.get(k, k.replace('_', '-'))} {made['train'].get(k)!r} (now {v!r})"
+            for k, v in want["train"].items() if made["train"].get(k) != v]
+    if differ:
+        raise InputError(f"these scores were made with other settings: {', '.join(differ)}; "
+                         "rerun `soft-sanitize score` or pass the same settings", path)
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    ids = [r.id for r in data.records]
+    if [r.get("id") for r in rows] != ids:
+        raise InputError(f"{len(rows)} score rows do not match the {len(ids)} records of IN "
+                         "one for one", path)
+    return rows
+
+
+def rescore(records: list[Record], rows: list[dict], cfg: ScoreConfig, select_cfg: SelectConfig,
+            embedder=None, show_progress: bool = False) -> list[RecordScore]:
+    """Risks, ranks and selection from stored losses: no model is loaded, no warm-up runs.
+    The score rule and the selection may differ from the ones the file was made with."""
+    before = [float(r["loss_before"]) for r in rows]
+    after = [float(r["loss_after"]) for r in rows]
+    risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
+    groups = _groups(records, select_cfg, embedder, show_progress)
+    chosen = select(risks, select_cfg, groups)
+    return [RecordScore(rec.id, rec.line_no, row["tokens"], row["truncated"], b, a, x, k, s, g,
+                        row.get("trainable_tokens", 0))
+            for rec, row, b, a, x, k, s, g in zip(records, rows, before, after, risks,
+                                                   ranks(risks), chosen, groups)]

@@ -400,3 +400,46 @@ def test_stdout_output_needs_named_side_files(tmp_path):
     SanitizeConfig(**base, dry_run=True)  # a dry run writes no side file
     with pytest.raises(InputError, match="--max-drop"):
         SanitizeConfig(input="a", output="b", max_drop=1.5)
+
+
+def test_scores_from_the_score_command_are_reused_and_checked(tmp_path, tiny, embedder,
+                                                              monkeypatch):
+    """Score once, rewrite many: a scores file made from this IN with this warm-up replaces the
+    warm-up (with any --ratio); another input or other warm-up settings are refused up front."""
+    from dataclasses import replace
+
+    import sanitize.pipeline
+    from sanitize.io import read_dataset, write_json, write_jsonl_lines
+    from sanitize.pipeline import run
+    from sanitize.score import meta_path, score_lines, score_records, scores_meta
+
+    write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
+                                        for i, s in enumerate(SENTENCES[:8])])
+    cfg = config(tmp_path)
+    data = read_dataset(cfg.input)
+    scores = score_records(data.records, cfg.score, cfg.select, lm=tiny, embedder=embedder,
+                           show_progress=False)
+    path = str(tmp_path / "scores.jsonl")
+    write_jsonl_lines(path, score_lines(scores))  # as `soft-sanitize score` writes them
+    write_json(meta_path(path), scores_meta(data, cfg.score))
+    monkeypatch.setattr(sanitize.pipeline, "score_records",
+                        lambda *a, **k: pytest.fail("the warm-up ran again"))
+    m = run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder, show_progress=False)
+    chosen = {s.id for s in scores if s.selected}
+    assert {e["id"] for e in m["records"] if e["status"] != "unchanged"} == chosen
+    quarter = replace(cfg, scores_path=path, select=SelectConfig(ratio=0.25, dedup=False))
+    m = run(quarter, lm=tiny, embedder=embedder, show_progress=False)
+    riskiest = {s.id for s in scores if s.rank <= 2}
+    assert {e["id"] for e in m["records"] if e["status"] != "unchanged"} == riskiest
+
+    other_warm_up = replace(cfg, scores_path=path,
+                            score=replace(cfg.score, train=replace(cfg.score.train, epochs=2)))
+    with pytest.raises(InputError, match="--epochs 1.0 .now 2"):
+        run(other_warm_up, lm=tiny, embedder=embedder, show_progress=False)
+    write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
+                                        for i, s in enumerate(SENTENCES[1:9])])
+    with pytest.raises(InputError, match="made from another input"):
+        run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder, show_progress=False)
+    (tmp_path / "scores.jsonl.meta.json").unlink()
+    with pytest.raises(InputError, match="cannot tell which input"):
+        run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder, show_progress=False)

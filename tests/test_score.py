@@ -11,7 +11,7 @@ import pytest
 from sanitize.config import ScoreConfig, SelectConfig, TrainConfig
 from sanitize.errors import InputError
 from sanitize.records import make_record
-from sanitize.score import RecordScore, score_records, write_scores
+from sanitize.score import RecordScore, score_lines, score_records
 
 SECRET = "the secret code is 4471 and the door opens at noon"
 
@@ -180,9 +180,7 @@ def test_half_precision_model_still_learns(tiny):
 def test_write_scores_roundtrip(tmp_path):
     scores = [RecordScore("a", 1, 10, False, 2.5, 1.5, 1.0, 1, True, "dup1", 9),
               RecordScore("b", 2, 7, True, 3.0, 2.9, 0.1, 2, False, None, 7)]
-    path = tmp_path / "scores.jsonl"
-    write_scores(str(path), scores)
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = [json.loads(line) for line in score_lines(scores)]
     assert [RecordScore(**r) for r in rows] == scores
     assert list(rows[0]) == ["id", "line_no", "tokens", "truncated", "loss_before", "loss_after",
                              "risk", "rank", "selected", "group", "trainable_tokens"]
@@ -224,6 +222,23 @@ def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
     assert summary["rejects"][0]["line"] == 5
     assert summary["selected"] == sum(r["selected"] for r in rows) == 4  # ceil(0.34 * 9)
     assert "record number" not in capsys.readouterr().err  # never print record text
+    meta = json.loads((tmp_path / "scores.jsonl.meta.json").read_text())
+    assert meta["input_sha256"] == summary["input_sha256"] and meta["train"]["learning_rate"] == 1e-2
+
+    # The main command reuses them: another ratio, no warm-up, the same warm-up settings.
+    common = ["--model", tiny_folder, "--skip-invalid", "--no-dedup", "--device", "cpu",
+              "--lr", "1e-2"]
+    rc = run_cli([str(src), str(tmp_path / "out.jsonl"), *common, "--scores", str(out),
+                  "--ratio", "0.5", "--paraphraser", "echo", "--max-drop", "1", "--json"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "reusing the warm-up losses" in captured.err and "warm-up" not in \
+        captured.err.replace("reusing the warm-up losses", "")
+    manifest = json.loads(captured.out)
+    assert manifest["counts"]["unchanged"] == 4  # 9 - ceil(0.5 * 9)
+    rc = run_cli([str(src), str(tmp_path / "out.jsonl"), *common[:-1], "1e-3",
+                  "--scores", str(out), "--paraphraser", "echo"])
+    assert rc == 2 and "--lr 0.01 (now 0.001)" in capsys.readouterr().err
 
 
 def test_cli_rejects_ratio_with_threshold(tmp_path):

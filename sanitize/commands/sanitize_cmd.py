@@ -84,6 +84,10 @@ P, G = ParaphraseConfig, GateConfig
 @click.option("--cache", "cache_path", default=None,
               help="SQLite cache of finished paraphrases [default: OUT.private-cache.sqlite; "
                    "required when OUT is -].")
+@click.option("--scores", "scores_path", default=None,
+              help="Reuse what `soft-sanitize score IN SCORES` wrote (its warm-up losses; "
+                   "--ratio, --score and dedup may differ): no warm-up runs. Refused when "
+                   "IN or the warm-up settings differ.")
 @click.option("--manifest", "manifest_path", default=None,
               help="Where the manifest goes [default: OUT.manifest.json; required when OUT "
                    "is -].")
@@ -104,7 +108,8 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
             candidates, paraphrase_batch_size, block_ngrams, no_repeat_ngram,
             repetition_penalty, pick, chunk_words, prompt_file, prompt_dir, content_type, fields,
             min_similarity, max_overlap, max_common_span, min_length_ratio, max_length_ratio,
-            check_facts, on_fail, cache_path, manifest_path, rejected_path, max_drop, dry_run,
+            check_facts, on_fail, cache_path, scores_path, manifest_path, rejected_path,
+            max_drop, dry_run,
             verbose, as_json, **options):
     """Obfuscate the records of IN most exposed to membership inference; write OUT.
 
@@ -141,7 +146,8 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
                         max_common_span=max_common_span, min_length_ratio=min_length_ratio,
                         max_length_ratio=max_length_ratio, check_facts=check_facts,
                         on_fail=on_fail),
-        cache_path=cache_path, manifest_path=manifest_path, rejected_path=rejected_path,
+        cache_path=cache_path, scores_path=scores_path, manifest_path=manifest_path,
+        rejected_path=rejected_path,
         max_drop=max_drop, dry_run=dry_run, verbose=verbose)
     from ..paths import check_outputs
     from ..pipeline import output_paths

@@ -32,13 +32,24 @@ def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
         raise click.UsageError("--json prints on stdout; write SCORES_OUT to a file")
     from ..io import read_dataset
     from ..paths import check_outputs, private_mode
-    from ..score import score_records, write_scores
+    from ..io import Outputs, dump_json, write_lines
+    from ..score import meta_path, score_lines, score_records, scores_meta
 
     started = time.perf_counter()
-    check_outputs({"IN": input_path, "--config": config_file()}, {"SCORES_OUT": scores_out})
+    meta = None if scores_out == "-" else meta_path(scores_out)
+    check_outputs({"IN": input_path, "--config": config_file()},
+                  {"SCORES_OUT": scores_out, "SCORES_OUT's provenance file": meta})
     data = read_dataset(input_path, fmt, skip_invalid)
     scores = score_records(data.records, cfg, sel, source_path=input_path, show_progress=True)
-    sha = write_scores(scores_out, scores, perms=private_mode(input_path))
+    # The scores and their provenance (what `soft-sanitize IN OUT --scores` checks before
+    # reusing them) appear together or not at all.
+    with Outputs(private_mode(input_path)) as outs:
+        with outs.writer(scores_out) as fh:
+            sha = write_lines(fh, score_lines(scores))
+        if meta:
+            with outs.writer(meta) as fh:
+                dump_json(fh, scores_meta(data, cfg))
+        outs.commit()
     summary = _summary(data, scores, cfg, sel, scores_out, sha, time.perf_counter() - started)
     if as_json:
         emit_json(summary)
