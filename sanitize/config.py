@@ -221,12 +221,15 @@ class SanitizeConfig:
     # run writes nothing and exits 1. Drops are bounded by --ratio, so 0.5 fails only a run
     # that lost at least half its data (a high ratio with a paraphraser that fails most).
     max_drop: float = 0.5
+    output_format: str = "auto"  # auto (by OUT's name) | jsonl | parquet | hf (tabular.py)
     dry_run: bool = False  # echo paraphraser; no model generation
     verbose: bool = False  # only then may record text reach logs
 
     def __post_init__(self):
         _check(_finite(self.max_drop) and 0 <= self.max_drop <= 1, "--max-drop", self.max_drop,
                "between 0 and 1")
+        _check(self.output_format in ("auto", "jsonl", "parquet", "hf"), "--output-format",
+               self.output_format, "auto, jsonl, parquet or hf")
         if self.output == "-" and not self.dry_run:
             # Side files of stdout output go where the user says, never into the current
             # directory under a made-up name.

@@ -51,6 +51,7 @@ class Dataset:
     blank_lines: int = 0
     # The input's line terminator, so untouched records are written back byte-for-byte.
     newline: str = "\n"
+    table: object = None  # tabular.Table for Parquet / HF-folder input (its schema is kept)
 
 
 def _open_binary(path: str) -> IO[bytes]:
@@ -60,7 +61,8 @@ def _open_binary(path: str) -> IO[bytes]:
     if not p.exists():
         raise InputError("no such file", path)
     if p.is_dir():
-        raise InputError("is a directory, expected a JSONL file", path)
+        raise InputError("is a folder, expected a JSONL or .parquet file or a save_to_disk "
+                         "folder", path)
     try:
         with open(p, "rb") as fh:
             magic = fh.read(2)
@@ -124,20 +126,20 @@ def _parse_json(raw: str) -> tuple[object, str | None]:
 
 
 def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Dataset:
-    """Parse and validate a JSONL fine-tuning file.
+    """Parse and validate a fine-tuning file: JSONL (optionally gzipped, `-` for stdin), or a
+    Parquet file or Hugging Face `save_to_disk` folder (tabular.py: one row, one record).
 
     The format is detected once per file from the first valid object (`fmt="auto"`) and every
     record must then match it. Bad lines raise InputError naming file and line, unless
     `skip_invalid`, which collects them as rejects instead; then every non-blank line ends up
     as exactly one record or one reject, the first line included.
     """
+    from . import tabular
+
     if fmt != "auto" and fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    digest = hashlib.sha256()
     records: list[Record] = []
     rejects: list[Reject] = []
-    blank = 0
-    newline = ""
     seen_ids: dict[str, int] = {}
 
     def fail(n: int, reason: str, raw: str) -> None:
@@ -145,6 +147,55 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
             raise InputError(reason, path, n)
         rejects.append(Reject(n, reason, raw))
 
+    def accept(n: int, raw: str, data) -> None:
+        nonlocal fmt
+        line_fmt = fmt
+        if fmt == "auto":
+            if not isinstance(data, dict):
+                fail(n, f"expected a JSON object, got {type(data).__name__}", raw)
+                return
+            line_fmt = detect_format(data)
+            if line_fmt is None:
+                fail(n, f"cannot detect the record format from keys {key_list(data)}; expected "
+                     "one of: " + "; ".join(f.description for f in FORMATS.values())
+                     + " (or pass --format)", raw)
+                return
+        try:
+            rec = make_record(n, raw, data, line_fmt, path)
+        except InputError as exc:
+            fail(n, exc.reason, raw)
+            return
+        if rec.id in seen_ids:
+            fail(n, f"duplicate id {rec.id!r} (first seen on line {seen_ids[rec.id]})", raw)
+            return
+        # Auto-detection commits on the first line that makes a valid record, so a skipped
+        # bad first line cannot force its format on the rest of the file.
+        fmt = line_fmt
+        seen_ids[rec.id] = n
+        records.append(rec)
+
+    kind = tabular.table_kind(path)
+    if kind:
+        table = tabular.read_table(path, kind)
+        for n, row in enumerate(table.rows, start=1):
+            accept(n, json.dumps(row, ensure_ascii=False), row)
+        sha, blank, newline = table.sha256, 0, "\n"
+    else:
+        table, (sha, blank, newline) = None, _read_lines(path, fail, accept)
+    if not records:
+        if rejects:
+            raise InputError(f"no valid records ({len(rejects)} rejected)", path)
+        raise InputError("empty file: no records", path)
+    check_unique_ids(records, path)
+    return Dataset(path, fmt, records, rejects, sha, blank, newline, table)
+
+
+def _read_lines(path: str, fail, accept) -> tuple[str, int, str]:
+    """Feed every JSONL line to `accept(n, raw, data)` (or `fail`); returns the file's sha256,
+    its blank lines and its line terminator."""
+    digest = hashlib.sha256()
+    blank = 0
+    newline = ""
     for n, terminated in _iter_terminated(path, digest):
         line, terminator = _split_terminator(terminated)
         newline = newline or terminator.decode("ascii")  # the first line's decides
@@ -162,37 +213,8 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
         if bad_json:
             fail(n, bad_json, raw)
             continue
-        line_fmt = fmt
-        if fmt == "auto":
-            if not isinstance(data, dict):
-                fail(n, f"expected a JSON object, got {type(data).__name__}", raw)
-                continue
-            line_fmt = detect_format(data)
-            if line_fmt is None:
-                fail(n, f"cannot detect the record format from keys {key_list(data)}; expected "
-                     "one of: " + "; ".join(f.description for f in FORMATS.values())
-                     + " (or pass --format)", raw)
-                continue
-        try:
-            rec = make_record(n, raw, data, line_fmt, path)
-        except InputError as exc:
-            fail(n, exc.reason, raw)
-            continue
-        if rec.id in seen_ids:
-            fail(n, f"duplicate id {rec.id!r} (first seen on line {seen_ids[rec.id]})", raw)
-            continue
-        # Auto-detection commits on the first line that makes a valid record, so a skipped
-        # bad first line cannot force its format on the rest of the file.
-        fmt = line_fmt
-        seen_ids[rec.id] = n
-        records.append(rec)
-
-    if not records:
-        if rejects:
-            raise InputError(f"no valid records ({len(rejects)} rejected)", path)
-        raise InputError("empty file: no records", path)
-    check_unique_ids(records, path)
-    return Dataset(path, fmt, records, rejects, digest.hexdigest(), blank, newline or "\n")
+        accept(n, raw, data)
+    return digest.hexdigest(), blank, newline or "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +273,21 @@ class Outputs:
             raw_fh.flush()
             os.fsync(raw_fh.fileno())
 
+    @contextlib.contextmanager
+    def folder(self, path: str | os.PathLike) -> Iterator[str]:
+        """A folder output (a `save_to_disk` dataset), staged and committed like a file; the
+        files in it get `perms` too."""
+        dest = Path(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        self._steps.append((dest, tmp))
+        yield tmp
+        if self.perms is not None:
+            for f in Path(tmp).rglob("*"):
+                os.chmod(f, self.perms | ((self.perms & 0o444) >> 2) if f.is_dir()
+                         else self.perms)
+            os.chmod(tmp, self.perms | ((self.perms & 0o444) >> 2))
+
     def remove(self, path: str | os.PathLike) -> None:
         """Delete a stale earlier output at commit time (e.g. last run's rejected file)."""
         if os.path.lexists(path):
@@ -265,36 +302,49 @@ class Outputs:
                 existed, backup = os.path.lexists(dest), None
                 if existed:
                     backup = dest.with_name(f".{dest.name}.{os.getpid()}.bak")
-                    try:
-                        os.link(dest, backup, follow_symlinks=False)
-                    except OSError:  # no hard links on this filesystem: nothing to restore
-                        backup = None
+                    if dest.is_dir() and not dest.is_symlink():
+                        os.rename(dest, backup)  # a folder moves aside (no hard links)
+                    else:
+                        try:
+                            os.link(dest, backup, follow_symlinks=False)
+                        except OSError:  # no hard links on this filesystem: nothing to restore
+                            backup = None
                 taken.append((dest, existed, backup))
                 if tmp is None:
-                    os.unlink(dest)
+                    _delete(dest)
                 else:
                     os.replace(tmp, dest)
         except BaseException:
             for dest, existed, backup in reversed(taken):
                 if backup is not None:
+                    if backup.is_dir() and os.path.lexists(dest):
+                        _delete(dest)
                     os.replace(backup, dest)
                 elif not existed:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(dest)
+                    _delete(dest)
             raise
         finally:
             for _dest, _existed, backup in taken:
                 if backup is not None:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(backup)
+                    _delete(backup)
             self.discard()
 
     def discard(self) -> None:
         for _dest, tmp in self._steps:
             if tmp is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+                _delete(Path(tmp))
         self._steps = []
+
+
+def _delete(path: Path) -> None:
+    """Remove a file, link or folder if it is there."""
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 @contextlib.contextmanager

@@ -44,11 +44,15 @@ def _writable_folder(path: str) -> Path:
 
 
 def check_outputs(inputs: dict[str, str | os.PathLike | None],
-                  outputs: dict[str, str | os.PathLike | None]) -> None:
+                  outputs: dict[str, str | os.PathLike | None],
+                  folders: tuple[str, ...] = ()) -> None:
     """Refuse a run whose outputs would overwrite an input, each other, or a directory.
 
     `inputs` / `outputs`: a label for messages (e.g. "IN", "--cache") -> path; None and `-`
-    (stdin/stdout) are skipped."""
+    (stdin/stdout) are skipped. `folders`: labels of outputs that are dataset folders; such an
+    output may replace an earlier dataset folder, never any other folder or a file."""
+    from .tabular import is_hf_folder
+
     ins, outs = _given(inputs), _given(outputs)
     for out_label, out in outs.items():
         for in_label, inp in ins.items():
@@ -59,7 +63,11 @@ def check_outputs(inputs: dict[str, str | os.PathLike | None],
         if same_file(pa, pb):
             raise InputError(f"{a} and {b} are the same file; give them different paths", pa)
     for label, out in outs.items():
-        if Path(out).is_dir():
+        if label in folders:
+            if Path(out).exists() and not is_hf_folder(out):
+                raise InputError(f"{label} exists and is not a save_to_disk dataset folder; "
+                                 "it would be replaced: choose another path", out)
+        elif Path(out).is_dir():
             raise InputError(f"{label} is a directory, expected a file path", out)
         folder = _writable_folder(out)
         if not os.access(folder, os.W_OK | os.X_OK):

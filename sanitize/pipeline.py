@@ -13,11 +13,13 @@ Outputs, all atomic, the manifest last (its presence means the run finished):
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from dataclasses import replace
 from typing import Callable
 
-from . import manifest
+from . import manifest, tabular
+from . import score as scoring  # called through the module: tests replace its functions
 from .cache import Cache
 from .config import SanitizeConfig
 from .errors import OutputRefused
@@ -26,7 +28,6 @@ from .obfuscate import RecordOutcome, obfuscate
 from .paths import check_outputs, private_mode
 from .prompts import load_templates
 from .records import Record
-from .score import load_scores, meta_path, rescore, score_records
 
 Log = Callable[[str], None]
 
@@ -49,7 +50,8 @@ def input_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
     prompt_dir = cfg.paraphrase.prompt_dir
     return {"IN": cfg.input, "--prompt-file": cfg.paraphrase.prompt_file,
             "--scores": cfg.scores_path,
-            "--scores' provenance file": meta_path(cfg.scores_path) if cfg.scores_path else None,
+            "--scores' provenance file": (scoring.meta_path(cfg.scores_path)
+                                          if cfg.scores_path else None),
             **{f"--prompt-dir's {k}.md": f"{prompt_dir}/{k}.md" if prompt_dir else None
                for k in ("text", "code", "chat")}}
 
@@ -67,12 +69,13 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
     from .paraphrase import make_backend
 
     started = time.time()
-    check_outputs(input_paths(cfg), output_paths(cfg))
+    kind = out_kind(cfg)
+    check_outputs(input_paths(cfg), output_paths(cfg), folders=("OUT",) if kind == "hf" else ())
     pcfg = replace(cfg.paraphrase, backend="echo") if cfg.dry_run else cfg.paraphrase
     prompts = load_templates(pcfg.prompt_file, pcfg.prompt_dir)
     data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
     log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
-    stored = load_scores(cfg.scores_path, data, cfg.score) if cfg.scores_path else None
+    stored = scoring.load_scores(cfg.scores_path, data, cfg.score) if cfg.scores_path else None
     perms = private_mode(cfg.input)
     device = cfg.score.train.device
     with contextlib.ExitStack() as cleanup:
@@ -89,10 +92,10 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
             cleanup.callback(backend.close)
         if stored is not None:
             log(f"reusing the warm-up losses in {cfg.scores_path}")
-            scores = rescore(data.records, stored, cfg.score, cfg.select, embedder,
+            scores = scoring.rescore(data.records, stored, cfg.score, cfg.select, embedder,
                              show_progress)
         else:
-            scores = score_records(data.records, cfg.score, cfg.select, lm=lm,
+            scores = scoring.score_records(data.records, cfg.score, cfg.select, lm=lm,
                                    embedder=embedder, source_path=cfg.input,
                                    show_progress=show_progress)
         selected = [r for r, s in zip(data.records, scores) if s.selected]
@@ -120,6 +123,11 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
         return result
     return _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, started,
                           perms, verdict)
+
+
+def out_kind(cfg: SanitizeConfig) -> str:
+    """OUT's format: jsonl, parquet or hf (a save_to_disk folder); see tabular.output_kind."""
+    return tabular.output_kind(cfg.output, cfg.output_format, tabular.table_kind(cfg.input))
 
 
 def output_verdict(entries: list[dict], kept: int, max_drop: float) -> dict:
@@ -151,10 +159,22 @@ def _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, 
     paths = output_paths(cfg)
     rejected_path = paths["the rejected-records file"]
     outputs: dict = {}
+    kind = out_kind(cfg)
     with Outputs(perms) as outs:
-        with outs.writer(cfg.output) as fh:
-            outputs["output"] = {"path": cfg.output, "records": len(kept),
-                                 "sha256": write_lines(fh, kept, data.newline)}
+        if kind == "jsonl":
+            with outs.writer(cfg.output) as fh:
+                sha = write_lines(fh, kept, data.newline)
+        else:  # tabular.py: the input's schema when it was a table too
+            rows = [json.loads(raw) for raw in kept]
+            schema = data.table.schema if data.table else None
+            if kind == "parquet":
+                with outs.writer(cfg.output, "wb") as fh:
+                    sha = tabular.write_parquet(fh, rows, schema)
+            else:
+                with outs.folder(cfg.output) as folder:
+                    sha = tabular.write_hf_folder(folder, rows, schema)
+        outputs["output"] = {"path": cfg.output, "format": kind, "records": len(kept),
+                             "sha256": sha}
         if rejected:
             with outs.writer(rejected_path) as fh:
                 outputs["rejected"] = {

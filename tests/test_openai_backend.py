@@ -14,12 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sanitize.errors import SanitizeError
+from sanitize.errors import InputError, SanitizeError
 from sanitize.paraphrase.base import GenParams, Request
 from sanitize.paraphrase.openai_backend import OpenAIBackend
 from sanitize.prompts import load_template
 
 PARAMS = GenParams(0.7, 0.95)
+PROBE = [{"role": "user", "content": "Say OK."}]  # OpenAIBackend.probe's fixed request
 
 
 def req(text="The river floods every spring.", seed=0):
@@ -36,6 +37,7 @@ class Scripted(BaseHTTPRequestHandler):
     in_flight = 0
     max_in_flight = 0
     bodies: list = []
+    probe_fails = False
 
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -56,6 +58,9 @@ class Scripted(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         cls = type(self)
+        if body["messages"] == PROBE and not cls.probe_fails:  # the backend's start-up check
+            self._send(200, {"choices": [{"message": {"role": "assistant", "content": "OK"}}]})
+            return
         with cls.lock:
             cls.posts += 1
             cls.bodies.append(body)
@@ -81,6 +86,7 @@ class Scripted(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     handler = type("Handler", (Scripted,), {"script": [], "delay": 0.0, "posts": 0,
+                                            "probe_fails": False,
                                             "in_flight": 0, "max_in_flight": 0, "bodies": [],
                                             "lock": threading.Lock()})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -112,7 +118,7 @@ def test_429_and_5xx_are_retried_then_succeed(server):
     handler.script = [429, 500, 503]
     b = backend(base)
     assert b.generate([req()]) == ["THE RIVER FLOODS EVERY SPRING."]
-    assert handler.posts == 4 and b.http_attempts == 5  # 1 GET /models + 4 POSTs
+    assert handler.posts == 4 and b.http_attempts == 6  # GET /models, the probe, 4 POSTs
 
 
 def test_persistent_errors_fail_clearly_after_the_retries(server):
@@ -140,6 +146,21 @@ def test_timeouts_are_retried_then_reported(server):
     with pytest.raises(SanitizeError, match=r"failed after 2 attempts: timed out after 0.2s"):
         b.generate([req()])
     assert time.time() - started < 3
+
+
+def test_an_endpoint_that_cannot_generate_or_lacks_the_model_stops_the_run_at_once(server):
+    """Found when the backend is built, before the warm-up: a listed model that fails one
+    tiny generation, and a model the server does not serve."""
+    handler, base = server
+    with pytest.raises(InputError, match="does not serve --paraphrase-model 'other'.*"
+                                         "lists scripted-model"):
+        OpenAIBackend(base, "other", PARAMS, retries=0)
+    handler.probe_fails = True
+    handler.script = [500]
+    with pytest.raises(SanitizeError, match="chat/completions failed after 1 attempts: HTTP 500"):
+        OpenAIBackend(base, None, PARAMS, retries=0)
+    assert handler.bodies == [{"model": "scripted-model", "messages": PROBE, "max_tokens": 1,
+                               "temperature": 0, "n": 1, "stream": False}]  # no record text
 
 
 def test_connection_errors_are_retried_then_reported():

@@ -408,7 +408,7 @@ def test_scores_from_the_score_command_are_reused_and_checked(tmp_path, tiny, em
     warm-up (with any --ratio); another input or other warm-up settings are refused up front."""
     from dataclasses import replace
 
-    import sanitize.pipeline
+    import sanitize.score
     from sanitize.io import read_dataset, write_json, write_jsonl_lines
     from sanitize.pipeline import run
     from sanitize.score import meta_path, score_lines, score_records, scores_meta
@@ -422,7 +422,7 @@ def test_scores_from_the_score_command_are_reused_and_checked(tmp_path, tiny, em
     path = str(tmp_path / "scores.jsonl")
     write_jsonl_lines(path, score_lines(scores))  # as `soft-sanitize score` writes them
     write_json(meta_path(path), scores_meta(data, cfg.score))
-    monkeypatch.setattr(sanitize.pipeline, "score_records",
+    monkeypatch.setattr(sanitize.score, "score_records",
                         lambda *a, **k: pytest.fail("the warm-up ran again"))
     m = run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder, show_progress=False)
     chosen = {s.id for s in scores if s.selected}

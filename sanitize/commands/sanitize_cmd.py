@@ -94,6 +94,10 @@ P, G = ParaphraseConfig, GateConfig
 @click.option("--rejected", "rejected_path", default=None,
               help="Where --on-fail drop puts the original records that failed [default: "
                    "OUT.rejected.jsonl; required when OUT is -].")
+@click.option("--output-format", type=click.Choice(["auto", "jsonl", "parquet", "hf"]),
+              default="auto", show_default=True,
+              help="OUT as JSONL, a Parquet file, or a save_to_disk folder (hf); auto: by "
+                   "OUT's name (.parquet; a name without suffix after a folder IN).")
 @click.option("--max-drop", type=float, default=SanitizeConfig.max_drop, show_default=True,
               help="Most input records (a share) OUT may leave out, dropped or invalid; above "
                    "it, or with no record left, nothing is written and the exit code is 1.")
@@ -109,7 +113,7 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
             repetition_penalty, pick, chunk_words, prompt_file, prompt_dir, content_type, fields,
             min_similarity, max_overlap, max_common_span, min_length_ratio, max_length_ratio,
             check_facts, on_fail, cache_path, scores_path, manifest_path, rejected_path,
-            max_drop, dry_run,
+            output_format, max_drop, dry_run,
             verbose, as_json, **options):
     """Obfuscate the records of IN most exposed to membership inference; write OUT.
 
@@ -147,13 +151,14 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
                         max_length_ratio=max_length_ratio, check_facts=check_facts,
                         on_fail=on_fail),
         cache_path=cache_path, scores_path=scores_path, manifest_path=manifest_path,
-        rejected_path=rejected_path,
+        rejected_path=rejected_path, output_format=output_format,
         max_drop=max_drop, dry_run=dry_run, verbose=verbose)
     from ..paths import check_outputs
-    from ..pipeline import output_paths
+    from ..pipeline import out_kind, output_paths
 
     paths = output_paths(cfg)
-    check_outputs({"--config": config_file()}, paths)  # the pipeline checks the rest
+    check_outputs({"--config": config_file()}, paths,  # the pipeline checks the rest
+                  folders=("OUT",) if out_kind(cfg) == "hf" else ())
     try:
         result = run(cfg, log=lambda m: console.print(m, markup=False, highlight=False))
     except OutputRefused as refused:  # --json still reports the counts and the verdict

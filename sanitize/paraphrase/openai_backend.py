@@ -54,10 +54,26 @@ class OpenAIBackend:
         self.calls = 0  # completed requests
         self.http_attempts = 0  # every HTTP attempt, retries included
         self.generated_tokens = 0
-        self.served = self.list_models()  # proves the endpoint answers, before any warm-up
+        # Prove, before any warm-up, that the endpoint answers, serves the model and generates.
+        self.served = self.list_models()
         if not model and not self.served:
             raise InputError(f"{self.shown_base}/models lists no model; pass --paraphrase-model")
+        if model and self.served and model not in self.served:
+            raise InputError(f"{self.shown_base} does not serve --paraphrase-model {model!r}; it "
+                             f"lists {', '.join(self.served[:5])}")
         self.model = model or self.served[0]
+        self.probe()
+
+    def probe(self) -> None:
+        """One one-token generation from a fixed prompt (no record text): a model that is
+        listed but cannot generate (wrong chat template, out of memory) fails here."""
+        body = {"model": self.model, "messages": [{"role": "user", "content": "Say OK."}],
+                "max_tokens": 1, "temperature": 0, "n": 1, "stream": False}
+        data = asyncio.run(self._with_client(
+            lambda c: self._request(c, "POST", "/chat/completions", body)))
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise BackendError(f"{self.shown_base}/chat/completions answered a test request "
+                               "without choices")
 
     def _headers(self) -> dict:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
