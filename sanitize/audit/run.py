@@ -234,6 +234,13 @@ def _ppl_data(cfg: AuditConfig, nonmember_encoded, tokenizer, data) -> tuple[lis
                                "file; they are held out from every fine-tune)")
 
 
+def _spv_note(cfg: AuditConfig) -> list[str]:
+    if "spv" not in cfg.attacks or cfg.validation:
+        return []
+    return ["SPV-MIA's reference learned from unconditional samples of the target: pass "
+            "--validation (held-out records of the same source) to prompt it as the paper does"]
+
+
 def _truncation_note(role: str, enc: list[Encoded], max_length: int) -> list[str]:
     n = sum(e.truncated for e in enc)
     if not n:
@@ -263,8 +270,9 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
                if r.id not in prot_by_id or prot_by_id[r.id].raw != r.raw}
     attacker = Attacker(cfg, ts, tok, base.model, "base", ppl_enc, log,
                         spv_heldout=ppl_enc if cfg.validation else None)
-    notes = _truncation_note("original member", ts.encoded[:len(original.records)],
-                             cfg.train.max_length)
+    notes = _spv_note(cfg) + _truncation_note("original member",
+                                              ts.encoded[:len(original.records)],
+                                              cfg.train.max_length)
     notes += _truncation_note("non-member", ts.encoded[len(original.records):],
                               cfg.train.max_length)
     results = []
@@ -370,6 +378,7 @@ def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
     tok = target.tokenizer
     ts = build_textset(members, nonmembers, tok, cfg.train.max_length)
     ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(members.records):], tok, data)
+    notes += _spv_note(cfg) if base else []
     notes += _truncation_note("member", ts.encoded[:len(members.records)], cfg.train.max_length)
     attacker = Attacker(cfg, ts, tok, base.model if base else None, "base" if base else None,
                          ppl_enc, log, spv_heldout=ppl_enc if cfg.validation else None)

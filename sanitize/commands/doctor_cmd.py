@@ -62,18 +62,20 @@ def _importable(module: str, extra: str) -> Check:
 
 
 def _endpoint(api_base: str, api_key_env: str) -> Check:
-    """The openai backend's own start-up check: the endpoint lists its models."""
+    """The openai backend's own start-up check: the endpoint lists its models and the first
+    one answers a one-token test request."""
     from ..paraphrase.base import GenParams
     from ..paraphrase.openai_backend import OpenAIBackend
     from ..redact import redact_url
 
     url = f"{redact_url(api_base.rstrip('/'))}/models"
     try:
-        backend = OpenAIBackend(api_base, "doctor", GenParams(0.0, 1.0), api_key_env,
-                                timeout=10, retries=0)
+        backend = OpenAIBackend(api_base, None, GenParams(0.0, 1.0), api_key_env,
+                                timeout=30, retries=0)
     except Exception as exc:  # any failure means "not usable" here
         return Check("endpoint", False, str(exc).splitlines()[0], False)
-    return Check("endpoint", True, f"{url}: models {backend.served[:5]}", False)
+    return Check("endpoint", True, f"{url}: models {backend.served[:5]}; {backend.model} "
+                 "generates", False)
 
 
 @click.command("doctor")

@@ -21,12 +21,13 @@ P, G = ParaphraseConfig, GateConfig
 @click.option("--paraphrase-model", default=None,
               help="local/vllm: model folder or .gguf [default: embedded SmolLM2]; openai: model "
                    "name [default: the first one the server lists].")
-@click.option("--api-base", default=None,
-              help="openai: endpoint, e.g. http://localhost:8000/v1 [default: $OPENAI_BASE_URL].")
+@click.option("--api-base", multiple=True,
+              help="openai: endpoint, e.g. http://localhost:8000/v1 [default: $OPENAI_BASE_URL]; "
+                   "repeat for a pool of replicas of one model (load balancing, failover).")
 @click.option("--api-key-env", default=P.api_key_env, show_default=True,
               help="openai: name of the environment variable holding the API key.")
 @click.option("--concurrency", type=click.IntRange(1), default=P.concurrency, show_default=True,
-              help="openai: requests in flight.")
+              help="openai: requests in flight, per endpoint.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=P.timeout,
               show_default=True, help="openai: seconds per request.")
 @click.option("--retries", type=click.IntRange(0), default=P.retries, show_default=True,
@@ -88,6 +89,9 @@ P, G = ParaphraseConfig, GateConfig
               help="Reuse what `soft-sanitize score IN SCORES` wrote (its warm-up losses; "
                    "--ratio, --score and dedup may differ): no warm-up runs. Refused when "
                    "IN or the warm-up settings differ.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Rewrite only shard I of N (every N-th record from the I-th) on this "
+                   "machine; needs --scores. `soft-sanitize merge` joins the shards' outputs.")
 @click.option("--manifest", "manifest_path", default=None,
               help="Where the manifest goes [default: OUT.manifest.json; required when OUT "
                    "is -].")
@@ -112,7 +116,7 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
             candidates, paraphrase_batch_size, block_ngrams, no_repeat_ngram,
             repetition_penalty, pick, chunk_words, prompt_file, prompt_dir, content_type, fields,
             min_similarity, max_overlap, max_common_span, min_length_ratio, max_length_ratio,
-            check_facts, on_fail, cache_path, scores_path, manifest_path, rejected_path,
+            check_facts, on_fail, cache_path, scores_path, shard, manifest_path, rejected_path,
             output_format, max_drop, dry_run,
             verbose, as_json, **options):
     """Obfuscate the records of IN most exposed to membership inference; write OUT.
@@ -139,7 +143,8 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
         input=input_path, output=output_path, fmt=fmt, skip_invalid=skip_invalid,
         score=score, select=select,
         paraphrase=ParaphraseConfig(
-            backend=paraphraser, model=paraphrase_model, api_base=api_base,
+            backend=paraphraser, model=paraphrase_model,
+            api_base=api_base[0] if len(api_base) == 1 else (tuple(api_base) or None),
             api_key_env=api_key_env, temperature=temperature, max_new_tokens=max_new_tokens,
             candidates=candidates, batch_size=paraphrase_batch_size, concurrency=concurrency,
             timeout=timeout, retries=retries, prompt_file=prompt_file, prompt_dir=prompt_dir,
@@ -150,7 +155,8 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
                         max_common_span=max_common_span, min_length_ratio=min_length_ratio,
                         max_length_ratio=max_length_ratio, check_facts=check_facts,
                         on_fail=on_fail),
-        cache_path=cache_path, scores_path=scores_path, manifest_path=manifest_path,
+        cache_path=cache_path, scores_path=scores_path, shard=parse_shard(shard),
+        manifest_path=manifest_path,
         rejected_path=rejected_path, output_format=output_format,
         max_drop=max_drop, dry_run=dry_run, verbose=verbose)
     from ..paths import check_outputs
@@ -181,3 +187,13 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
     if c["dropped"] and not dry_run:
         console.print(f"dropped records are in {paths['the rejected-records file']} (original "
                       "text, not for training)", markup=False, highlight=False)
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not I/N (e.g. 0/4)", param_hint="--shard")
+    return i, n

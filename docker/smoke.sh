@@ -1,0 +1,29 @@
+#!/bin/sh
+# Build the image and use it as a pipeline step would: `doctor`, then the main command on the
+# bundled example, then check that OUT and its manifest exist.
+#   docker/smoke.sh                    # docker (or: docker/smoke.sh podman)
+#   docker/smoke.sh buildah [BASE]     # where only buildah works (no container runtime)
+set -eu
+engine=${1:-docker}
+base=${2:-}
+tag=localhost/soft-sanitize:smoke
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+cp examples/support_chats.jsonl "$work/"
+chmod 0777 "$work"  # the image runs as uid 10001
+
+if [ "$engine" = buildah ]; then
+    buildah bud --isolation chroot ${base:+--build-arg BASE="$base"} -t "$tag" .
+    ctr=$(buildah from "$tag")
+    trap 'buildah rm "$ctr" >/dev/null' EXIT
+    run() { buildah run --isolation chroot -v "$work:/data" "$ctr" -- soft-sanitize "$@"; }
+else
+    "$engine" build ${base:+--build-arg BASE="$base"} -t "$tag" .
+    run() { "$engine" run --rm -v "$work:/data" "$tag" "$@"; }
+fi
+
+run doctor
+run /data/support_chats.jsonl /data/out.jsonl --ratio 0.3
+test -s "$work/out.jsonl"
+test -s "$work/out.jsonl.manifest.json"
+echo "smoke test passed: $(wc -l < "$work/out.jsonl") records in OUT"
