@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sanitize.errors import InputError, SanitizeError
+from sanitize.errors import SanitizeError
 from sanitize.paraphrase.base import GenParams, Request
 from sanitize.paraphrase.openai_backend import OpenAIBackend
 from sanitize.prompts import load_template
@@ -59,7 +59,11 @@ class Scripted(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         cls = type(self)
         if body["messages"] == PROBE and not cls.probe_fails:  # the backend's start-up check
-            self._send(200, {"choices": [{"message": {"role": "assistant", "content": "OK"}}]})
+            if body["model"] != "scripted-model":
+                self._send(404, {"error": {"message": "no such model"}})
+            else:
+                self._send(200, {"choices": [{"message": {"role": "assistant",
+                                                          "content": "OK"}}]})
             return
         with cls.lock:
             cls.posts += 1
@@ -152,8 +156,7 @@ def test_an_endpoint_that_cannot_generate_or_lacks_the_model_stops_the_run_at_on
     """Found when the backend is built, before the warm-up: a listed model that fails one
     tiny generation, and a model the server does not serve."""
     handler, base = server
-    with pytest.raises(InputError, match="does not serve --paraphrase-model 'other'.*"
-                                         "lists scripted-model"):
+    with pytest.raises(SanitizeError, match="HTTP 404.*model 'other' .it lists scripted-model"):
         OpenAIBackend(base, "other", PARAMS, retries=0)
     handler.probe_fails = True
     handler.script = [500]
@@ -241,37 +244,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def transformers_server():
-    """`transformers serve` on the embedded SmolLM2 folder, on a free port; killed afterwards."""
-    pytest.importorskip("fastapi", reason="needs transformers[serving]")
-    from sanitize.models import resolve_lm_source
-
-    folder = resolve_lm_source(None)
+def start_server(folder: str):
+    """`transformers serve` on `folder`, on a free port, once it answers /health."""
     exe = shutil.which("transformers") or pytest.skip("the `transformers` CLI is not on PATH")
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen([exe, "serve", folder, "--port", str(port), "--device", "cpu"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(proc, base: str) -> None:
     deadline = time.time() + 180
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"transformers serve exited: {proc.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            pytest.fail("transformers serve did not become ready within 180 s")
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def transformers_servers():
+    """Two `transformers serve` processes on the embedded SmolLM2 folder; killed afterwards."""
+    pytest.importorskip("fastapi", reason="needs transformers[serving]")
+    from sanitize.models import resolve_lm_source
+
+    folder = resolve_lm_source(None)
+    procs = []
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {proc.stderr.read()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("transformers serve did not become ready within 180 s")
-            time.sleep(1)
-        yield f"{base}/v1", folder
+        for _ in range(2):
+            procs.append(start_server(folder))
+        for proc, base in procs:
+            wait_ready(proc, base)
+        yield [(proc, f"{base}/v1") for proc, base in procs], folder
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
+        for proc, _ in procs:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def transformers_server(transformers_servers):
+    (servers, folder) = transformers_servers
+    return servers[0][1], folder
 
 
 @pytest.mark.slow
@@ -283,6 +305,86 @@ def test_real_server_paraphrases(transformers_server):
     out = b.generate([req(t) for t in texts])
     assert len(out) == 2 and all(isinstance(t, str) and t.strip() for t in out)
     assert b.calls == 2
-    # A model the server does not list or cannot load stops the backend as it starts.
-    with pytest.raises(SanitizeError, match="does not serve|failed"):
+    # A model the server cannot load stops the backend as it starts.
+    with pytest.raises(SanitizeError, match="failed"):
         OpenAIBackend(base, "/no/such/model", GenParams(0.7, 0.95), retries=1, timeout=60)
+
+
+@pytest.mark.slow
+def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out(
+        transformers_servers, tmp_path):
+    """Two real servers; one is killed while a run uses both: nothing is lost. Then the same
+    scored set, rewritten in two shards on the surviving server and merged, is byte for byte
+    the OUT of that run (greedy decoding, one request at a time per server)."""
+    import sqlite3
+    from dataclasses import replace
+
+    from sanitize.config import GateConfig, ParaphraseConfig, SanitizeConfig, SelectConfig
+    from sanitize.io import read_dataset, write_json, write_jsonl_lines
+    from sanitize.merge import merge
+    from sanitize.models import load_embedder, load_lm
+    from sanitize.pipeline import run
+    from sanitize.score import meta_path, score_lines, score_records, scores_meta
+
+    (servers, folder) = transformers_servers
+    (_, base_a), (proc_b, base_b) = servers
+    texts = ["The river floods every spring when the snow melts in the mountains.",
+             "Our bakery opens at seven and sells fresh bread and strong coffee.",
+             "The council voted to build a library next to the train station.",
+             "A storm forced the fishing boats back to the northern harbour.",
+             "The museum shows pottery found near the desert oasis.",
+             "Volunteers planted oak trees along the highway last autumn."]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n"
+                           for i, t in enumerate(texts)))
+    cfg = SanitizeConfig(
+        input=str(src), output=str(tmp_path / "one.jsonl"),
+        select=SelectConfig(ratio=1.0, dedup=False),
+        paraphrase=ParaphraseConfig(backend="openai", api_base=(base_a, base_b), model=folder,
+                                    temperature=0.0, candidates=1, concurrency=1, retries=1,
+                                    timeout=300, max_new_tokens=48),
+        gate=GateConfig(on_fail="keep"), max_drop=1.0)
+    lm, embedder = load_lm(None, "cpu"), load_embedder()
+    data = read_dataset(str(src))
+    scores = score_records(data.records, cfg.score, cfg.select, lm=lm, embedder=embedder,
+                           show_progress=False)
+    scores_path = str(tmp_path / "scores.jsonl")
+    write_jsonl_lines(scores_path, score_lines(scores))
+    write_json(meta_path(scores_path), scores_meta(data, cfg.score))
+    cfg = replace(cfg, scores_path=scores_path)
+
+    cache = tmp_path / "one.jsonl.private-cache.sqlite"
+    killed = threading.Event()
+
+    def kill_b_after_the_first_result():
+        deadline = time.time() + 600
+        while time.time() < deadline and not killed.is_set():
+            try:
+                with sqlite3.connect(f"file:{cache}?mode=ro", uri=True) as db:
+                    tables = [r[0] for r in db.execute(
+                        "select name from sqlite_master where type='table'")]
+                    if tables and db.execute(f"select count(*) from {tables[0]}").fetchone()[0]:
+                        proc_b.kill()
+                        killed.set()
+                        return
+            except sqlite3.Error:
+                pass
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_b_after_the_first_result, daemon=True)
+    killer.start()
+    one = run(cfg, lm=lm, embedder=embedder, show_progress=False)
+    killer.join(timeout=1)
+    assert killed.is_set(), "the second server was never killed during the run"
+    assert sum(one["counts"].values()) == len(texts)  # every record accounted for
+    assert one["counts"]["obfuscated"] + one["counts"]["kept-original"] == len(texts)
+    assert len((tmp_path / "one.jsonl").read_text().splitlines()) == len(texts)
+
+    parts = []
+    for i in range(2):
+        part = str(tmp_path / f"part{i}.jsonl")
+        run(replace(cfg, output=part, api_base=base_a, shard=(i, 2)), lm=lm,
+            embedder=embedder, show_progress=False)
+        parts.append(part)
+    merge(str(src), str(tmp_path / "merged.jsonl"), parts, max_drop=1.0)
+    assert (tmp_path / "merged.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()

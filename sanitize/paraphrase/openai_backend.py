@@ -95,10 +95,13 @@ class OpenAIBackend:
                              "--paraphrase-model")
         self.model = model or self.served[0]
         for e, served in zip(self.endpoints, lists):
-            if served and self.model not in served:
-                raise InputError(f"{e.shown} does not serve --paraphrase-model {self.model!r}; "
-                                 f"it lists {', '.join(served[:5])}")
-            self.probe(e)
+            # Not checked against the list: some servers (transformers serve) load any model
+            # on demand. The test request is what proves the model is served.
+            try:
+                self.probe(e)
+            except BackendError as exc:
+                listed = f" (it lists {', '.join(served[:5])})" if served else ""
+                raise BackendError(f"{exc}; model {self.model!r}{listed}") from None
 
     def _headers(self) -> dict:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
