@@ -333,7 +333,11 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
              "The council voted to build a library next to the train station.",
              "A storm forced the fishing boats back to the northern harbour.",
              "The museum shows pottery found near the desert oasis.",
-             "Volunteers planted oak trees along the highway last autumn."]
+             "Volunteers planted oak trees along the highway last autumn.",
+             "Engineers tested the bridge by driving heavy trucks across it at night.",
+             "Our cat sleeps on the windowsill and hunts moths when night falls.",
+             "The orchestra rehearsed the symphony for three weeks before opening.",
+             "Students measured how quickly the salt dissolved in warm water."]
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n"
                            for i, t in enumerate(texts)))
@@ -354,7 +358,7 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
     cfg = replace(cfg, scores_path=scores_path)
 
     cache = tmp_path / "one.jsonl.private-cache.sqlite"
-    killed = threading.Event()
+    killed, killed_at = threading.Event(), []
 
     def kill_b_after_the_first_result():
         deadline = time.time() + 600
@@ -363,8 +367,11 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
                 with sqlite3.connect(f"file:{cache}?mode=ro", uri=True) as db:
                     tables = [r[0] for r in db.execute(
                         "select name from sqlite_master where type='table'")]
-                    if tables and db.execute(f"select count(*) from {tables[0]}").fetchone()[0]:
+                    done = db.execute(f"select count(*) from {tables[0]}").fetchone()[0] \
+                        if tables else 0
+                    if done:
                         proc_b.kill()
+                        killed_at.append((time.time(), done))
                         killed.set()
                         return
             except sqlite3.Error:
@@ -374,8 +381,11 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
     killer = threading.Thread(target=kill_b_after_the_first_result, daemon=True)
     killer.start()
     one = run(cfg, lm=lm, embedder=embedder, show_progress=False)
+    finished_at = time.time()
     killer.join(timeout=1)
-    assert killed.is_set(), "the second server was never killed during the run"
+    assert killed_at, "the second server was never killed"
+    when, done_before = killed_at[0]
+    assert when < finished_at and done_before < len(texts), "the kill came after the work"
     assert sum(one["counts"].values()) == len(texts)  # every record accounted for
     assert one["counts"]["obfuscated"] + one["counts"]["kept-original"] == len(texts)
     assert len((tmp_path / "one.jsonl").read_text().splitlines()) == len(texts)
@@ -383,7 +393,8 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
     parts = []
     for i in range(2):
         part = str(tmp_path / f"part{i}.jsonl")
-        run(replace(cfg, output=part, api_base=base_a, shard=(i, 2)), lm=lm,
+        survivor = replace(cfg.paraphrase, api_base=base_a)
+        run(replace(cfg, output=part, paraphrase=survivor, shard=(i, 2)), lm=lm,
             embedder=embedder, show_progress=False)
         parts.append(part)
     merge(str(src), str(tmp_path / "merged.jsonl"), parts, max_drop=1.0)
