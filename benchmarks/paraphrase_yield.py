@@ -44,6 +44,8 @@ VARIANTS = {
     "block4+norepeat": {"block_ngrams": 4, "no_repeat_ngram": 4},
     "block4+small": {"block_ngrams": 4, "chunk_words": 50},
     "oneshot": {"prompt_dir": "prompts/oneshot"},  # a worked example per content type
+    # The two best levers so far together (oneshot's cached candidates: gate time only).
+    "oneshot+partial": {"prompt_dir": "prompts/oneshot", "gate": {"on_fail": "partial"}},
 }
 
 

@@ -71,8 +71,9 @@ def generate_ids(model, prompts: list[list[int]], *, pad_id: int, eos_id: int | 
     """The new tokens of every prompt, up to and including its first `eos_id`.
 
     `max_new_tokens` and `seeds` hold one value per prompt; a batch generates up to the largest
-    of its own budgets and each output is cut to its own, so batching never changes a length. `sampling`: transformers generate() keywords (do_sample, temperature, top_p,
-    top_k, repetition_penalty, no_repeat_ngram_size). `on_done(i, tokens)` is called as soon as
+    of its own budgets and each output is cut to its own, so batching never changes a length.
+    `sampling`: transformers generate() keywords (do_sample, temperature, top_p, top_k,
+    repetition_penalty, no_repeat_ngram_size). `on_done(i, tokens)` is called as soon as
     prompt i's batch is finished, so callers can commit results before the next batch starts.
     """
     import torch
