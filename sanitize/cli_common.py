@@ -88,6 +88,11 @@ def train_config_from(kwargs: dict[str, Any]) -> TrainConfig:
 
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def emit_manifest_summary(manifest: dict) -> None:
+    """`--json` of the main and merge commands: the manifest without its per-record list."""
+    emit_json({k: v for k, v in manifest.items() if k != "records"})
     sys.stdout.flush()
 
 

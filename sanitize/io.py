@@ -283,10 +283,9 @@ class Outputs:
         self._steps.append((dest, tmp))
         yield tmp
         if self.perms is not None:
-            for f in Path(tmp).rglob("*"):
-                os.chmod(f, self.perms | ((self.perms & 0o444) >> 2) if f.is_dir()
-                         else self.perms)
-            os.chmod(tmp, self.perms | ((self.perms & 0o444) >> 2))
+            folder_perms = self.perms | ((self.perms & 0o444) >> 2)  # readable folders: +x
+            for f in [Path(tmp), *Path(tmp).rglob("*")]:
+                os.chmod(f, folder_perms if f.is_dir() else self.perms)
 
     def remove(self, path: str | os.PathLike) -> None:
         """Delete a stale earlier output at commit time (e.g. last run's rejected file)."""

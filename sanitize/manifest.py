@@ -39,11 +39,16 @@ def record_entry(score, status: str, outcome, backend, seed: int, prompts: dict)
     return entry
 
 
-def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prompts: dict,
-          started: float, verdict: dict) -> dict:
+def count_statuses(entries: list[dict]) -> dict[str, int]:
     counts = {s: 0 for s in STATUSES}
     for e in entries:
         counts[e["status"]] += 1
+    return counts
+
+
+def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prompts: dict,
+          started: float, verdict: dict) -> dict:
+    counts = count_statuses(entries)
     total = len(dataset.records) + len(dataset.rejects)
     assert sum(counts.values()) == total, "manifest counts must add up to the input"
     return {

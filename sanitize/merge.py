@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import InputError, OutputRefused
 from .io import Outputs, dump_json, read_dataset, sidecar, write_lines
-from .manifest import STATUSES
+from .manifest import count_statuses
 from .paths import check_outputs, private_mode
 
 # Config keys that differ between the shards of one run by design.
@@ -46,7 +46,7 @@ def merge(input_path: str, output: str, shards: list[str], max_drop: float = 0.5
           log=lambda _m: None) -> dict:
     """Write OUT, its manifest (and rejected file) from the shards' outputs; returns the
     manifest. Raises OutputRefused, writing nothing, when the verdict fails."""
-    from .pipeline import output_verdict
+    from .pipeline import output_verdict, write_rejected
 
     started = time.time()
     paths = {"OUT": output, "the manifest": sidecar(output, ".manifest.json"),
@@ -96,8 +96,9 @@ def merge(input_path: str, output: str, shards: list[str], max_drop: float = 0.5
         rejected = _lines(recorded if recorded and Path(recorded).exists() else
                           beside if dropped else None)
         if len(lines) != len(written) or len(rejected) != len(dropped):
-            raise InputError(f"this shard's output holds {len(lines)} records, its manifest "
-                             f"{len(written)}: it was changed after the run", s)
+            raise InputError(f"this shard's output and rejected file hold {len(lines)} and "
+                             f"{len(rejected)} records, its manifest lists {len(written)} and "
+                             f"{len(dropped)}: they were changed after the run", s)
         out_lines.update({e["id"]: line for e, line in zip(written, lines)})
         rejected_lines.update({e["id"]: line for e, line in zip(dropped, rejected)})
     kept, rejected = [], []
@@ -113,9 +114,7 @@ def merge(input_path: str, output: str, shards: list[str], max_drop: float = 0.5
         else:
             kept.append(out_lines[rec.id])
     entries += [e for e in first["records"] if e["status"] == "rejected-invalid"]
-    counts = {status: 0 for status in STATUSES}
-    for e in entries:
-        counts[e["status"]] += 1
+    counts = count_statuses(entries)
     verdict = output_verdict(entries, len(kept), max_drop)
     merged = {**first, "created_unix": round(time.time(), 3),
               "seconds": round(time.time() - started, 1), "counts": counts, "verdict": verdict,
@@ -136,15 +135,9 @@ def merge(input_path: str, output: str, shards: list[str], max_drop: float = 0.5
         with outs.writer(output) as fh:
             outputs["output"] = {"path": output, "format": "jsonl", "records": len(kept),
                                  "sha256": write_lines(fh, kept, newline)}
-        if rejected:
-            with outs.writer(paths["the rejected-records file"]) as fh:
-                outputs["rejected"] = {"path": paths["the rejected-records file"],
-                                       "records": len(rejected),
-                                       "sha256": write_lines(fh, rejected, newline),
-                                       "note": "original records that failed the gate; not "
-                                               "for training"}
-        else:
-            outs.remove(paths["the rejected-records file"])
+        written = write_rejected(outs, paths["the rejected-records file"], rejected, newline)
+        if written:
+            outputs["rejected"] = written
         merged["outputs"] = outputs
         with outs.writer(paths["the manifest"]) as fh:
             dump_json(fh, merged)

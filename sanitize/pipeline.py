@@ -93,11 +93,11 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
         if stored is not None:
             log(f"reusing the warm-up losses in {cfg.scores_path}")
             scores = scoring.rescore(data.records, stored, cfg.score, cfg.select, embedder,
-                             show_progress)
+                                     show_progress)
         else:
             scores = scoring.score_records(data.records, cfg.score, cfg.select, lm=lm,
-                                   embedder=embedder, source_path=cfg.input,
-                                   show_progress=show_progress)
+                                           embedder=embedder, source_path=cfg.input,
+                                           show_progress=show_progress)
         owned = shard_owned(len(data.records), cfg.shard)
         selected = [r for r, s, mine in zip(data.records, scores, owned) if s.selected and mine]
         log(f"selected {sum(s.selected for s in scores)} of {len(data.records)} records to "
@@ -179,20 +179,27 @@ def _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, 
                     sha = tabular.write_hf_folder(folder, rows, schema)
         outputs["output"] = {"path": cfg.output, "format": kind, "records": len(kept),
                              "sha256": sha}
-        if rejected:
-            with outs.writer(rejected_path) as fh:
-                outputs["rejected"] = {
-                    "path": rejected_path, "records": len(rejected),
-                    "sha256": write_lines(fh, rejected, data.newline),
-                    "note": "original records that failed the gate; not for training"}
-        elif rejected_path:
-            outs.remove(rejected_path)  # a stale file from an earlier run would mislead
+        if rejected_path:
+            written = write_rejected(outs, rejected_path, rejected, data.newline)
+            if written:
+                outputs["rejected"] = written
         result = manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started,
                                 verdict)
         with outs.writer(paths["the manifest"]) as fh:
             dump_json(fh, result)
         outs.commit()
     return result
+
+
+def write_rejected(outs: Outputs, path: str, lines: list[str], newline: str) -> dict | None:
+    """Stage the rejected-records file (ORIGINAL records that failed the gate), or, with none,
+    the removal of an earlier run's, which would mislead; its outputs entry, if written."""
+    if not lines:
+        outs.remove(path)
+        return None
+    with outs.writer(path) as fh:
+        return {"path": path, "records": len(lines), "sha256": write_lines(fh, lines, newline),
+                "note": "original records that failed the gate; not for training"}
 
 
 def shard_owned(n: int, shard: tuple[int, int] | None) -> list[bool]:
@@ -211,8 +218,9 @@ def dispose(records: list[Record], outcomes: list[RecordOutcome], on_fail: str,
 
     status: unchanged | obfuscated | partial (rewritten, failed chunks left out, `on_fail=
     partial`) | kept-original (failed the gate, `on_fail=keep`) | dropped
-    (failed the gate, `on_fail=drop`) | other-shard (`--shard`: another shard's record). The audit benchmark builds its training sets with this
-    too, so what it measures is what the CLI writes."""
+    (failed the gate, `on_fail=drop`) | other-shard (`--shard`: another shard's record).
+    The audit benchmark builds its training sets with this too, so what it measures is what
+    the CLI writes."""
     by_id = {o.record.id: o for o in outcomes}
     result: list[tuple[str, Record | None]] = []
     for j, rec in enumerate(records):

@@ -23,6 +23,7 @@ import copy
 import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 from .config import ScoreConfig, SelectConfig
@@ -147,17 +148,23 @@ def score_records(records: list[Record], cfg: ScoreConfig, select_cfg: SelectCon
         after = record_losses(warm, encoded, pad_id, cfg.eval_batch_size, "warm-up loss",
                               show_progress)
     del warm  # free the copy before the caller loads a paraphraser
+    shapes = [(len(e.input_ids), e.truncated, e.n_trainable) for e in encoded]
+    return _decide(records, shapes, before, after, groups, cfg, select_cfg)
 
-    risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
+
+def _decide(records: list[Record], shapes: list[tuple[int, bool, int]], before: list[float],
+            after: list[float], groups: list[str | None], cfg: ScoreConfig,
+            select_cfg: SelectConfig) -> list[RecordScore]:
+    """Risks, ranks and selection from the losses before and after the warm-up. `shapes`:
+    (tokens, truncated, trainable tokens) per record."""
     if not all(math.isfinite(x) for x in before + after):
         raise SanitizeError("a record's loss is not finite; the model overflowed (try "
                             "--device cpu or a lower --lr)")
-    rank = ranks(risks)
+    risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
     chosen = select(risks, select_cfg, groups)
-    return [RecordScore(r.id, r.line_no, len(e.input_ids), e.truncated, b, a, x, k, s, g,
-                        e.n_trainable)
-            for r, e, b, a, x, k, s, g in zip(records, encoded, before, after, risks, rank,
-                                               chosen, groups)]
+    return [RecordScore(r.id, r.line_no, tokens, truncated, b, a, x, k, s, g, trainable)
+            for r, (tokens, truncated, trainable), b, a, x, k, s, g
+            in zip(records, shapes, before, after, risks, ranks(risks), chosen, groups)]
 
 
 def score_lines(scores: list[RecordScore]) -> list[str]:
@@ -187,24 +194,25 @@ def scores_meta(data, cfg: ScoreConfig) -> dict:
 def load_scores(path: str, data, cfg: ScoreConfig) -> list[dict]:
     """The rows of a `score` output made from exactly this input with this warm-up, in input
     order; otherwise an InputError saying what differs."""
-    import os
-
-    if not os.path.exists(meta_path(path)):
-        raise InputError(f"no {os.path.basename(meta_path(path))} beside it (written by "
-                         "`soft-sanitize score`): cannot tell which input and settings made "
-                         "these scores", path)
-    with open(meta_path(path), encoding="utf-8") as fh:
-        made = json.load(fh)
+    meta = meta_path(path)
+    try:
+        with open(meta, encoding="utf-8") as fh:
+            made = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"no {Path(meta).name} beside it (written by `soft-sanitize score`): "
+                         "cannot tell which input and settings made these scores",
+                         path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg}", meta) from None
     want = scores_meta(data, cfg)
     if made.get("input_sha256") != want["input_sha256"]:
         raise InputError(f"these scores were made from another input (sha256 "
                          f"{str(made.get('input_sha256'))[:12]}..., IN has "
                          f"{want['input_sha256'][:12]}...)", path)
-    differ = [k for k in ("format", "model", "train") if made.get(k) != want[k]]
-    if made.get("train") and want["train"] and made.get("train") != want["train"]:
-        differ = [k for k in differ if k != "train"] + [
-            f"--{OPTION_NAMES.get(k, k.replace('_', '-'))} {made['train'].get(k)!r} (now {v!r})"
-            for k, v in want["train"].items() if made["train"].get(k) != v]
+    made_train = made.get("train") or {}
+    differ = [k for k in ("format", "model") if made.get(k) != want[k]]
+    differ += [f"--{OPTION_NAMES.get(k, k.replace('_', '-'))} {made_train.get(k)!r} (now {v!r})"
+               for k, v in want["train"].items() if made_train.get(k) != v]
     if differ:
         raise InputError(f"these scores were made with other settings: {', '.join(differ)}; "
                          "rerun `soft-sanitize score` or pass the same settings", path)
@@ -221,12 +229,7 @@ def rescore(records: list[Record], rows: list[dict], cfg: ScoreConfig, select_cf
             embedder=None, show_progress: bool = False) -> list[RecordScore]:
     """Risks, ranks and selection from stored losses: no model is loaded, no warm-up runs.
     The score rule and the selection may differ from the ones the file was made with."""
-    before = [float(r["loss_before"]) for r in rows]
-    after = [float(r["loss_after"]) for r in rows]
-    risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
-    groups = _groups(records, select_cfg, embedder, show_progress)
-    chosen = select(risks, select_cfg, groups)
-    return [RecordScore(rec.id, rec.line_no, row["tokens"], row["truncated"], b, a, x, k, s, g,
-                        row.get("trainable_tokens", 0))
-            for rec, row, b, a, x, k, s, g in zip(records, rows, before, after, risks,
-                                                   ranks(risks), chosen, groups)]
+    shapes = [(r["tokens"], r["truncated"], r.get("trainable_tokens", 0)) for r in rows]
+    return _decide(records, shapes, [float(r["loss_before"]) for r in rows],
+                   [float(r["loss_after"]) for r in rows],
+                   _groups(records, select_cfg, embedder, show_progress), cfg, select_cfg)

@@ -14,7 +14,7 @@ from sanitize.audit.features import (Features, StatsCache, build_textset, copies
                                      lowercase_stats, nll)
 from sanitize.audit.metrics import evaluate, roc_auc
 from sanitize.audit.perturb import refill_perturbations
-from sanitize.audit.spv import self_prompt_reference, self_prompts
+from sanitize.audit.spv import self_prompt_reference, self_prompts, variation
 from sanitize.config import TrainConfig
 from sanitize.encoding import Encoded, encode_records
 from sanitize.errors import InputError
@@ -157,9 +157,9 @@ def attack_features(memorised):
     ref = self_prompt_reference(base, target, self_prompts(heldout, len(ts), eos, 4), pad, eos,
                                 TrainConfig(epochs=5, learning_rate=3e-3, batch_size=8, seed=0),
                                 new_tokens=16, seed=0)
-    f.spv_reference = (nll(cache.stats("r", ref, ts.encoded, pad))
-                       - copies_nll(cache, "r", ref, copies, pad, 8).mean(axis=1))
-    f.spv_target = nll(f.target) - f.neighbour_nll.mean(axis=1)
+    f.spv_reference = variation(nll(cache.stats("r", ref, ts.encoded, pad)),
+                                copies_nll(cache, "r", ref, copies, pad, 8))
+    f.spv_target = variation(nll(f.target), f.neighbour_nll)
     return f
 
 

@@ -34,7 +34,7 @@ from .features import (Features, StatsCache, TextSet, build_textset, copies_nll,
                        nll)
 from .metrics import AttackMetrics, evaluate, leakage, sample_too_small
 from .perturb import refill_perturbations
-from .spv import self_prompt_reference, self_prompts
+from .spv import self_prompt_reference, self_prompts, variation
 
 Log = Callable[[str], None]
 
@@ -164,7 +164,7 @@ class Attacker:
             with stage(f"{a.neighbours} refilled copies per text under the target"):
                 f.neighbour_nll = copies_nll(self.cache, key, target, copies, self.pad_id, bs)
         if "spv" in run:
-            f.spv_target = nll(f.target) - f.neighbour_nll.mean(axis=1)
+            f.spv_target = variation(nll(f.target), f.neighbour_nll)
             f.spv_reference = self._spv_reference(target, key, copies, stage)
         with stage("perplexity"):
             ppl = perplexity(self.cache.stats(key, target, self.ppl_encoded, self.pad_id, bs))
@@ -205,7 +205,7 @@ class Attacker:
             moved = copies_nll(self.cache, ref_key, ref, copies, self.pad_id, bs)
         del ref
         gc.collect()
-        return clean - moved.mean(axis=1)
+        return variation(clean, moved)
 
 
 class StageTimer:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+
 from ..config import TrainConfig
 from ..encoding import Encoded
 from ..generation import generate_ids
@@ -63,3 +65,9 @@ def self_prompt_reference(base, target, prompts: list[list[int]], pad_id: int, e
     data = self_prompt_dataset(target, prompts, pad_id, eos_id, new_tokens, seed, gen_batch_size)
     cfg = train if epochs is None else TrainConfig(**{**train.__dict__, "epochs": epochs})
     return fine_tune(copy.deepcopy(base), data, pad_id, cfg)
+
+
+def variation(clean_nll: np.ndarray, copies_nll: np.ndarray) -> np.ndarray:
+    """SV(x) under one model from NLLs: [n] of the texts, [n, k] of their refilled copies
+    (log p = -NLL, so mean_j log p(x_j) - log p(x) = NLL(x) - mean_j NLL(x_j))."""
+    return clean_nll - copies_nll.mean(axis=1)

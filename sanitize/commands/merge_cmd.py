@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli_common import console, emit_json, json_option
+from ..cli_common import console, emit_manifest_summary, json_option
 from ..errors import OutputRefused
 
 
@@ -37,7 +37,7 @@ def command(input_path, output_path, shards, max_drop, as_json):
                        log=lambda m: console.print(m, markup=False, highlight=False))
     except OutputRefused as refused:
         if as_json:
-            emit_json({k: v for k, v in refused.manifest.items() if k != "records"})
+            emit_manifest_summary(refused.manifest)
         raise
     if as_json:
-        emit_json({k: v for k, v in result.items() if k != "records"})
+        emit_manifest_summary(result)

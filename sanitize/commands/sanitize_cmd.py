@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli_common import (config_file, config_option, console, emit_json, json_option,
-                          score_select_configs, scoring_options)
+from ..cli_common import (config_file, config_option, console, emit_manifest_summary,
+                          json_option, score_select_configs, scoring_options)
 from ..config import GateConfig, ParaphraseConfig, SanitizeConfig
 from ..errors import OutputRefused
 
@@ -169,10 +169,10 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
         result = run(cfg, log=lambda m: console.print(m, markup=False, highlight=False))
     except OutputRefused as refused:  # --json still reports the counts and the verdict
         if as_json:
-            emit_json({k: v for k, v in refused.manifest.items() if k != "records"})
+            emit_manifest_summary(refused.manifest)
         raise
     if as_json:
-        emit_json({k: v for k, v in result.items() if k != "records"})
+        emit_manifest_summary(result)
         return
     c = result["counts"]
     written = [("stdout" if o["path"] == "-" else o["path"]) for o in result["outputs"].values()]

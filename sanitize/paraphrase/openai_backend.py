@@ -18,6 +18,7 @@ request. Credentials in a URL are sent as basic auth and never printed or record
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 from dataclasses import dataclass
@@ -74,7 +75,6 @@ class OpenAIBackend:
         for url in urls:
             base, auth = split_credentials(url)
             self.endpoints.append(Endpoint(base, redact_url(url), auth))
-        self.shown_base = ", ".join(e.shown for e in self.endpoints)  # for messages
         self.api_key = os.environ.get(api_key_env, "")
         self.params = params
         self.concurrency = max(1, concurrency)  # per endpoint
@@ -125,11 +125,15 @@ class OpenAIBackend:
             raise BackendError(f"{e.shown}/chat/completions answered a test request without "
                                "choices")
 
-    async def _with_client(self, e: Endpoint, fn):
+    def _client(self, e: Endpoint):
+        """An HTTP client for one endpoint (use it as an async context manager)."""
         import httpx
 
-        async with httpx.AsyncClient(base_url=e.base, headers=self._headers(), auth=e.auth,
-                                     timeout=httpx.Timeout(self.timeout)) as client:
+        return httpx.AsyncClient(base_url=e.base, headers=self._headers(), auth=e.auth,
+                                 timeout=httpx.Timeout(self.timeout))
+
+    async def _with_client(self, e: Endpoint, fn):
+        async with self._client(e) as client:
             return await fn(client)
 
     async def _request(self, client, e: Endpoint, method: str, path: str,
@@ -196,27 +200,20 @@ class OpenAIBackend:
             e = min(healthy, key=lambda x: x.load)
             e.load += 1
             try:
-                return await self._complete(clients[id(e)], e, req)
+                return await self._complete(clients[e], e, req)
             except EndpointDown as exc:
-                if e.healthy:
-                    e.healthy = False  # its other requests fail over too, as they finish
+                e.healthy = False  # its other requests fail over too, as they finish
                 last = exc
                 self.failovers += 1
             finally:
                 e.load -= 1
 
     async def _generate(self, requests: list[Request], on_result: OnResult | None) -> list[str]:
-        import contextlib
-
-        import httpx
-
         async with contextlib.AsyncExitStack() as stack:
             clients = {}
             for e in self.endpoints:
                 e.sem = asyncio.Semaphore(self.concurrency)
-                clients[id(e)] = await stack.enter_async_context(httpx.AsyncClient(
-                    base_url=e.base, headers=self._headers(), auth=e.auth,
-                    timeout=httpx.Timeout(self.timeout)))
+                clients[e] = await stack.enter_async_context(self._client(e))
 
             async def one(i, req):
                 text = await self._routed(clients, req)
