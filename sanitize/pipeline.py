@@ -119,7 +119,7 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
     entries += [{"line_no": r.line_no, "status": "rejected-invalid", "reason": r.reason}
                 for r in data.rejects]
     # A shard's OUT holds its own records only: the merge judges the whole.
-    verdict = output_verdict(entries, len(kept), 1.0 if cfg.shard else cfg.max_drop)
+    verdict = output_verdict(entries, len(kept), None if cfg.shard else cfg.max_drop)
     if cfg.dry_run or not verdict["ok"]:
         result = manifest.build(cfg, data, entries, {}, backend, cache, prompts, started, verdict)
         if not verdict["ok"] and not cfg.dry_run:
@@ -134,9 +134,10 @@ def out_kind(cfg: SanitizeConfig) -> str:
     return tabular.output_kind(cfg.output, cfg.output_format, tabular.table_kind(cfg.input))
 
 
-def output_verdict(entries: list[dict], kept: int, max_drop: float) -> dict:
+def output_verdict(entries: list[dict], kept: int, max_drop: float | None) -> dict:
     """Is OUT fit to hand to a trainer? Not when it holds no record, or when more than
-    `max_drop` of the input records would be left out of it (dropped or invalid)."""
+    `max_drop` of the input records would be left out of it (dropped or invalid). None: not
+    judged here (a shard, which may rightly hold no record: the merge judges the whole)."""
     total = len(entries)
     dropped = sum(e["status"] == "dropped" for e in entries)
     invalid = sum(e["status"] == "rejected-invalid" for e in entries)
@@ -144,7 +145,9 @@ def output_verdict(entries: list[dict], kept: int, max_drop: float) -> dict:
     reason = None
     fix = ("nothing was written (finished rewrites are cached: rerun with --on-fail keep or "
            "partial, or a higher --max-drop)")
-    if kept == 0:
+    if max_drop is None:
+        pass
+    elif kept == 0:
         reason = (f"OUT would hold no record ({dropped} dropped, {invalid} invalid of "
                   f"{total}); {fix}")
     elif share > max_drop:

@@ -91,3 +91,25 @@ def test_merge_command_exit_codes(tmp_path, capsys):
               str(tmp_path / "part0.jsonl")])
     assert exc.value.code == 2
     assert "no manifest beside this shard output" in capsys.readouterr().err
+
+
+def test_a_shard_may_hold_no_record_and_the_merge_judges_the_whole(tmp_path, tiny, embedder,
+                                                                   scored, monkeypatch):
+    """Every rewrite fails: each shard writes its (empty) part, and the merge, which sees the
+    whole, refuses to write an OUT with no record."""
+    from sanitize.errors import OutputRefused
+    from sanitize.merge import merge
+    from sanitize.pipeline import run
+
+    monkeypatch.setenv("SOFT_SANITIZE_ECHO_MODE", "copy")
+    every = replace(scored, select=replace(scored.select, ratio=1.0))
+    parts = []
+    for i in range(12):  # one record per shard, and it fails the gate
+        part = str(tmp_path / f"part{i}.jsonl")
+        m = run(replace(every, output=part, shard=(i, 12)), lm=tiny, embedder=embedder,
+                show_progress=False)
+        assert m["counts"]["dropped"] == 1 and m["verdict"]["ok"]
+        parts.append(part)
+    with pytest.raises(OutputRefused, match="OUT would hold no record"):
+        merge(every.input, str(tmp_path / "merged.jsonl"), parts)
+    assert not (tmp_path / "merged.jsonl").exists()
