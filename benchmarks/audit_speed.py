@@ -55,7 +55,8 @@ def main() -> int:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--suites", default="cheap,full")
-    ap.add_argument("--eval-batch-size", type=int, default=16)
+    ap.add_argument("--eval-batch-size", type=int, default=None,
+                    help="default: the library's (16 on CPU, 64 on GPU)")
     ap.add_argument("--json", help="write the figures here too")
     args = ap.parse_args()
 

@@ -121,8 +121,8 @@ def scoring_options(f):
         click.option("--near-dup-similarity", type=click.FloatRange(0, 1, min_open=True),
                      default=SelectConfig.near_duplicate_similarity, show_default=True,
                      help="Embedding cosine at which two records count as near-duplicates."),
-        click.option("--eval-batch-size", type=int, default=ScoreConfig.eval_batch_size,
-                     show_default=True, help="Records per scoring batch."),
+        click.option("--eval-batch-size", type=click.IntRange(min=1), default=None,
+                     help="Records per scoring batch [default: 16 on CPU, 64 on GPU]."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -72,12 +72,12 @@ class ScoreConfig:
     # at the sizes we could run (docs/scoring.md).
     score: str = "loss"
     train: TrainConfig = field(default_factory=TrainConfig)
-    eval_batch_size: int = 16
+    eval_batch_size: int | None = None  # None: batching.EVAL_BATCH for the device
 
     def __post_init__(self):
         _check(self.score in ("loss", "loss-drop"), "--score", self.score, "loss or loss-drop")
-        _check(self.eval_batch_size >= 1, "--eval-batch-size", self.eval_batch_size,
-               "at least 1")
+        _check(self.eval_batch_size is None or self.eval_batch_size >= 1, "--eval-batch-size",
+               self.eval_batch_size, "at least 1")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .batching import eval_batch_size
 from .config import ScoreConfig, SelectConfig
 from .dedup import duplicate_groups
 from .encoding import Encoded, encode_records
@@ -140,12 +141,13 @@ def score_records(records: list[Record], cfg: ScoreConfig, select_cfg: SelectCon
     encoded = encode_records(records, lm.tokenizer, cfg.train.max_length, source_path)
     groups = _groups(records, select_cfg, embedder, show_progress)
 
-    before = record_losses(lm.model, encoded, pad_id, cfg.eval_batch_size, "base loss",
+    batch = eval_batch_size(cfg.eval_batch_size, lm.model)
+    before = record_losses(lm.model, encoded, pad_id, batch, "base loss",
                            show_progress)
     warm = warm_up(lm.model, encoded, pad_id, cfg, show_progress)
     base_weight = next(lm.model.parameters())
     with autocast_for(base_weight.dtype, base_weight.device.type):
-        after = record_losses(warm, encoded, pad_id, cfg.eval_batch_size, "warm-up loss",
+        after = record_losses(warm, encoded, pad_id, batch, "warm-up loss",
                               show_progress)
     del warm  # free the copy before the caller loads a paraphraser
     shapes = [(len(e.input_ids), e.truncated, e.n_trainable) for e in encoded]

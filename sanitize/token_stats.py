@@ -7,6 +7,7 @@ distribution at each position (mu_t = sum_v p(v) log p(v), sigma_t^2 = sum_v p(v
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,30 @@ class TokenStats:
         return float(-self.logp.mean())
 
 
+@contextlib.contextmanager
+def tf32_matmuls(model):
+    """TF32 tensor-core matmuls while scoring float32 weights on CUDA, restored afterwards.
+
+    The audit's fine-tuned targets and SPV-MIA references are float32 (train.py keeps float32
+    master weights), and plain float32 matmuls made scoring them compute-bound on an H100.
+    TF32 rounds the matmul inputs to 10 mantissa bits (relative 5e-4): far finer than the
+    bf16 the base model runs in on a GPU, and than a fine-tune's weight updates, so what an
+    attack measures is kept. Nothing changes on a CPU or for half-precision weights.
+    """
+    import torch
+
+    p = next(model.parameters())
+    if p.device.type != "cuda" or p.dtype != torch.float32:
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def token_stats(model, encoded: list[Encoded], pad_id: int, batch_size: int = 16,
                 with_distribution: bool = False, progress=None) -> list[TokenStats]:
     """TokenStats for every encoded record, in input order. Memory is bounded by one batch.
@@ -40,7 +65,7 @@ def token_stats(model, encoded: list[Encoded], pad_id: int, batch_size: int = 16
     was_training = model.training
     model.eval()
     lengths = [len(e.input_ids) for e in encoded]
-    with torch.inference_mode():
+    with torch.inference_mode(), tf32_matmuls(model):
         for idx in length_buckets(lengths, batch_size, max_tokens=batch_size * 512):
             b = collate(encoded, idx, pad_id, device)
             logits = model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits

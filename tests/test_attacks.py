@@ -154,7 +154,9 @@ def attack_features(memorised):
     # Self-prompts from held-out sentences of the same shape, never from audited ones.
     heldout = encode_records([make_record(i + 1, "", {"id": f"h{i}", "text": t}, "text", "x")
                               for i, t in enumerate(HELDOUT)], lm.tokenizer, 128)
-    ref = self_prompt_reference(base, target, self_prompts(heldout, len(ts), eos, 4), pad, eos,
+    # One sample per member, as the audit draws them (run.py).
+    prompts = self_prompts(heldout, int(ts.labels.sum()), eos, 4)
+    ref = self_prompt_reference(base, target, prompts, pad, eos,
                                 TrainConfig(epochs=5, learning_rate=3e-3, batch_size=8, seed=0),
                                 new_tokens=16, seed=0)
     f.spv_reference = variation(nll(cache.stats("r", ref, ts.encoded, pad)),

@@ -7,6 +7,7 @@ import random
 import string
 
 import pytest
+import torch
 
 from sanitize.config import ScoreConfig, SelectConfig, TrainConfig
 from sanitize.errors import InputError
@@ -310,3 +311,41 @@ def test_real_model_on_mimir_slice(shared_data, tmp_path, capsys):
     again = score_records(read_dataset(str(src)).records, cfg, SelectConfig(ratio=0.25),
                           lm=load_lm(None, device="cpu"), show_progress=False)
     assert [json.loads(json.dumps(s.__dict__)) for s in again] == rows
+
+
+class _FakeParams:
+    """Stands in for a model in the device/dtype helpers, which only read its first parameter."""
+
+    def __init__(self, device_type: str, dtype):
+        import types
+
+        self.p = types.SimpleNamespace(device=types.SimpleNamespace(type=device_type),
+                                       dtype=dtype)
+
+    def parameters(self):
+        return iter([self.p])
+
+
+def test_eval_batch_defaults_by_device_and_a_given_size_wins():
+    from sanitize.batching import EVAL_BATCH, eval_batch_size
+
+    assert eval_batch_size(None, _FakeParams("cpu", torch.float32)) == EVAL_BATCH["cpu"] == 16
+    assert eval_batch_size(None, _FakeParams("cuda", torch.float32)) == EVAL_BATCH["cuda"] == 64
+    assert eval_batch_size(None, _FakeParams("mps", torch.float32)) == 16
+    assert eval_batch_size(5, _FakeParams("cuda", torch.float32)) == 5
+
+
+def test_tf32_only_inside_float32_cuda_scoring_and_restored_after_an_error():
+    from sanitize.token_stats import tf32_matmuls
+
+    before = torch.get_float32_matmul_precision()
+    assert before == "highest"  # the library changed nothing on import
+    with tf32_matmuls(_FakeParams("cpu", torch.float32)):
+        assert torch.get_float32_matmul_precision() == "highest"
+    with tf32_matmuls(_FakeParams("cuda", torch.bfloat16)):
+        assert torch.get_float32_matmul_precision() == "highest"
+    with pytest.raises(RuntimeError):
+        with tf32_matmuls(_FakeParams("cuda", torch.float32)):
+            assert torch.get_float32_matmul_precision() == "high"
+            raise RuntimeError("boom")
+    assert torch.get_float32_matmul_precision() == "highest"

@@ -17,7 +17,7 @@ class AttackConfig:
     neighbours: int = 8
     perturb_rate: float = 0.15  # share of scored tokens refilled per copy (BERT's mask rate)
     spv_prompt_tokens: int = 8  # held-out tokens per self-prompt (spv.py)
-    spv_new_tokens: int = 64  # tokens the target generates per self-prompt (one per text)
+    spv_new_tokens: int = 64  # tokens the target generates per self-prompt (one per member)
     spv_epochs: float | None = None  # reference fine-tune epochs; None: the target's
     spv_gen_batch_size: int = 256  # self-prompts generated together
     ensemble_folds: int = 5
@@ -43,7 +43,7 @@ class AuditConfig:
     attacks: tuple[str, ...] = ALL_ATTACKS
     attack: AttackConfig = field(default_factory=AttackConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    eval_batch_size: int = 16
+    eval_batch_size: int | None = None  # None: batching.EVAL_BATCH for the device
     bootstrap: int = 1000
     seed: int = 0  # splits, neighbours, SPV noise and generation, bootstrap, ensemble folds
     fail_above_auc: float | None = None

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..batching import eval_batch_size
 from ..encoding import Encoded, encode_records
 from ..errors import InputError
 from ..io import Dataset, read_dataset, write_jsonl_lines
@@ -130,10 +131,12 @@ class Attacker:
         if self.base is None:
             return None
         return perplexity(self.cache.stats(self.base_key, self.base, self.ppl_encoded,
-                                           self.pad_id, self.cfg.eval_batch_size))
+                                           self.pad_id,
+                                           eval_batch_size(self.cfg.eval_batch_size, self.base)))
 
     def attack(self, target, key: str, label: str, description: str) -> ModelResult:
-        cfg, ts, a, bs = self.cfg, self.ts, self.cfg.attack, self.cfg.eval_batch_size
+        cfg, ts, a = self.cfg, self.ts, self.cfg.attack
+        bs = eval_batch_size(cfg.eval_batch_size, target)
         skipped: dict[str, str] = {}
         if self.base is None:
             for x in self.attacks:
@@ -179,21 +182,26 @@ class Attacker:
         model mode without a base model, by the target itself."""
         if self.copies is None:
             a = self.cfg.attack
+            maker = self.base if self.base is not None else target
             with stage(f"making {a.neighbours} refilled copies per text"):
                 self.copies = refill_perturbations(
-                    self.base if self.base is not None else target, self.ts.encoded,
-                    self.pad_id, a.neighbours, a.perturb_rate, self.cfg.seed,
-                    self.cfg.eval_batch_size)
+                    maker, self.ts.encoded, self.pad_id, a.neighbours, a.perturb_rate,
+                    self.cfg.seed, eval_batch_size(self.cfg.eval_batch_size, maker))
         return self.copies
 
     def _spv_reference(self, target, key: str, copies, stage: "StageTimer"):
         """SV under SPV-MIA's self-prompt reference (spv.py), trained for this target."""
-        a, bs, ts = self.cfg.attack, self.cfg.eval_batch_size, self.ts
+        a, ts = self.cfg.attack, self.ts
+        bs = eval_batch_size(self.cfg.eval_batch_size, target)
         # A start-of-document token prompts an unconditional sample when no held-out text
         # gives prompts: BOS where the tokenizer adds one, else EOS (the document separator).
         bos = self.tok.bos_token_id
         adds_bos = bos is not None and self.tok("x")["input_ids"][:1] == [bos]
-        prompts = self_prompts(self.spv_heldout, len(ts), bos if adds_bos else self.eos_id,
+        # One sample per member: the reference then trains on as many texts, for as many
+        # epochs, as the target did (dataset mode; in model mode the member count is the best
+        # estimate of the target's training set we have).
+        n_samples = max(1, int(ts.labels.sum()))
+        prompts = self_prompts(self.spv_heldout, n_samples, bos if adds_bos else self.eos_id,
                                a.spv_prompt_tokens)
         with stage(f"SPV-MIA: {len(prompts)} self-prompt samples and reference fine-tune"):
             ref = self_prompt_reference(self.base, target, prompts, self.pad_id, self.eos_id,

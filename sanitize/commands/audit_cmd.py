@@ -66,7 +66,8 @@ _FILE = click.Path(dir_okay=False)
               help="Tokens the target generates per text for SPV-MIA's self-prompt reference.")
 @click.option("--spv-epochs", type=float, default=None,
               help="Epochs of SPV-MIA's reference fine-tune [default: --epochs].")
-@click.option("--eval-batch-size", type=int, default=16, show_default=True)
+@click.option("--eval-batch-size", type=click.IntRange(min=1), default=None,
+              help="Texts per scoring batch [default: 16 on CPU, 64 on GPU].")
 @click.option("--ratio", type=float, default=None,
               help="--holdout-fraction: fraction of members to paraphrase [main default 0.5].")
 @click.option("--score", "risk_score", type=click.Choice(["loss", "loss-drop"]), default=None,
