@@ -85,7 +85,7 @@ def run_device(device: str, model: str, data: dict[str, Path], work: Path) -> di
                                  SelectConfig, TrainConfig)
     from sanitize.pipeline import run
     from sanitize.score import score_records
-    from sanitize.io import read_dataset
+    from sanitize.datafile import read_dataset
     from sanitize.models import load_lm
 
     res: dict = {"device": device}

@@ -52,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from sanitize.config import ScoreConfig, SelectConfig, TrainConfig
-    from sanitize.io import read_dataset
+    from sanitize.datafile import read_dataset
     from sanitize.models import load_lm
     from sanitize.score import encode_records, record_losses, score_records
     from sanitize.train import fine_tune

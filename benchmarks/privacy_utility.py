@@ -12,7 +12,7 @@ Settings (any ratio works: `soft-0.7`, `random-0.3`):
   soft-R       SOFT: the riskiest ceil(R*n) records (warm-up score, duplicate groups whole) are
                paraphrased; records whose paraphrase fails the gate are dropped (library default)
   random-R     the same paraphraser and gate on a seeded random selection of the same size
-               (duplicate groups whole, via `sanitize.select.select` over seeded random risks)
+               (duplicate groups whole, via `sanitize.selection.select` over seeded random risks)
   dedup-only   every duplicate group (exact or near-duplicate, from the scoring stage) keeps its
                first record; nothing is paraphrased
 
@@ -197,7 +197,7 @@ def make_split(domain: str, n_mem: int, n_non: int, n_val: int, seed: int,
     """Fixed-seed shuffle, then members / non-members / validation, each record fitted to the
     training window (`fit_to_window`) and disjoint by trainable text (exact duplicates of a
     text never sit on both sides of the membership line)."""
-    from sanitize.io import read_dataset
+    from sanitize.datafile import read_dataset
 
     ds = read_dataset(str(DATA_DIR / f"{domain}.jsonl.gz"))
     pool = [r for r in ds.records if max_chars is None or len(r.trainable_text()) <= max_chars]
@@ -383,7 +383,7 @@ class DomainRun:
         self._attacker = None
         self._full_attacker = None
         self.models: dict[str, object] = {}  # setting -> target kept for the full suite
-        from sanitize.io import write_jsonl_lines
+        from sanitize.datafile import write_jsonl_lines
 
         for role in ("members", "nonmembers", "validation"):  # for inspection and reruns
             write_jsonl_lines(self.dir / f"{role}.jsonl", [r.raw for r in getattr(self.split, role)])
@@ -435,7 +435,7 @@ class DomainRun:
         if self._attacker is None:
             from sanitize.audit.features import build_textset
             from sanitize.encoding import encode_records
-            from sanitize.io import Dataset
+            from sanitize.datafile import Dataset
 
             base = self.ctx.base_lm()
             tok, L = base.tokenizer, self.train.max_length
@@ -492,7 +492,7 @@ class DomainRun:
         """(records to train on, counts, stage times) for one setting."""
         from sanitize.config import SelectConfig
         from sanitize.pipeline import dispose
-        from sanitize.select import select
+        from sanitize.selection import select
 
         members = self.split.members
         n = len(members)
@@ -562,7 +562,7 @@ class DomainRun:
             return None
         log(f"{self.domain}/{s.name}: building the training set")
         train_recs, counts, times = self.training_set(s)
-        from sanitize.io import write_jsonl_lines
+        from sanitize.datafile import write_jsonl_lines
 
         # The exact training file, for inspection (benchmarks/cache is not published).
         train_sha = write_jsonl_lines(self.dir / f"{s.name}.train.jsonl",
@@ -668,7 +668,7 @@ class DomainRun:
 
 
 def _write_json(path: Path, obj) -> None:
-    from sanitize.io import write_json
+    from sanitize.datafile import write_json
 
     write_json(path, obj)
 
@@ -1113,7 +1113,7 @@ def _run(args: argparse.Namespace, argv: list[str], settings: list[Setting]) -> 
 
 def write_outputs(report: dict, out_md: Path) -> None:
     """RESULTS.md, RESULTS.json and the plot (named privacy_utility*.png beside the .md)."""
-    from sanitize.io import atomic_writer
+    from sanitize.datafile import atomic_writer
 
     out_md.parent.mkdir(parents=True, exist_ok=True)
     stem = out_md.stem

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from .errors import InputError, OutputRefused
-from .io import Outputs, dump_json, read_dataset, sidecar, write_lines
+from .datafile import Outputs, dump_json, read_dataset, sidecar, write_lines
 from .manifest import count_statuses
 from .paths import check_outputs, private_mode
 

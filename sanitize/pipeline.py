@@ -23,7 +23,7 @@ from . import score as scoring  # called through the module: tests replace its f
 from .cache import Cache
 from .config import SanitizeConfig
 from .errors import OutputRefused
-from .io import Outputs, dump_json, read_dataset, sidecar, write_lines
+from .datafile import Outputs, dump_json, read_dataset, sidecar, write_lines
 from .obfuscate import RecordOutcome, obfuscate
 from .paths import check_outputs, private_mode
 from .prompts import load_templates

@@ -33,7 +33,7 @@ from .encoding import Encoded, encode_records
 from .errors import InputError, SanitizeError
 from .models import LoadedLM
 from .records import Record
-from .select import ranks, select
+from .selection import ranks, select
 from .token_stats import token_stats
 from .train import autocast_for
 

@@ -129,7 +129,7 @@ def memorised():
                for i, t in enumerate(MEMBERS)]
     nonmembers = [make_record(i + 1, "", {"id": f"n{i}", "text": t}, "text", "x")
                   for i, t in enumerate(NONMEMBERS)]
-    from sanitize.io import Dataset
+    from sanitize.datafile import Dataset
 
     ts = build_textset(Dataset("m", "text", members), Dataset("n", "text", nonmembers),
                        lm.tokenizer, 128)
@@ -262,7 +262,7 @@ def test_attacks_read_only_the_scored_window(tiny):
     import random
     import zlib as zlib_module
 
-    from sanitize.io import Dataset
+    from sanitize.datafile import Dataset
 
     rng = random.Random(3)
     words = "river stone cloud maple harbor signal copper meadow lantern violet".split()

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from sanitize.errors import InputError
-from sanitize.io import atomic_writer, read_dataset, write_jsonl_lines
+from sanitize.datafile import atomic_writer, read_dataset, write_jsonl_lines
 
 GOOD = '{"text": "hello"}\n{"text": "world"}\n'
 

@@ -320,7 +320,7 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
     from dataclasses import replace
 
     from sanitize.config import GateConfig, ParaphraseConfig, SanitizeConfig, SelectConfig
-    from sanitize.io import read_dataset, write_json, write_jsonl_lines
+    from sanitize.datafile import read_dataset, write_json, write_jsonl_lines
     from sanitize.merge import merge
     from sanitize.models import load_embedder, load_lm
     from sanitize.pipeline import run

@@ -409,7 +409,7 @@ def test_scores_from_the_score_command_are_reused_and_checked(tmp_path, tiny, em
     from dataclasses import replace
 
     import sanitize.score
-    from sanitize.io import read_dataset, write_json, write_jsonl_lines
+    from sanitize.datafile import read_dataset, write_json, write_jsonl_lines
     from sanitize.pipeline import run
     from sanitize.score import meta_path, score_lines, score_records, scores_meta
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sanitize.errors import InputError
-from sanitize.io import read_dataset, write_jsonl_lines
+from sanitize.datafile import read_dataset, write_jsonl_lines
 from sanitize.records import FORMATS
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,

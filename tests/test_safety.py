@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import sanitize.io as sio
+import sanitize.datafile as sio
 from sanitize.cli import main
 from test_pipeline import SENTENCES, config, write_jsonl
 

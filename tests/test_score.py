@@ -304,7 +304,7 @@ def test_real_model_on_mimir_slice(shared_data, tmp_path, capsys):
     assert sum(r["loss_after"] < r["loss_before"] for r in rows) >= 9  # the warm-up trained
 
     # Same seed, same config, through the library: identical numbers.
-    from sanitize.io import read_dataset
+    from sanitize.datafile import read_dataset
     from sanitize.models import load_lm
 
     cfg = ScoreConfig(train=TrainConfig(max_length=160, batch_size=4, seed=3, device="cpu"))

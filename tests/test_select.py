@@ -7,7 +7,7 @@ import pytest
 
 from sanitize.config import SelectConfig
 from sanitize.errors import InputError, SanitizeError
-from sanitize.select import rank_order, ranks, select, target_count
+from sanitize.selection import rank_order, ranks, select, target_count
 
 RISKS = [0.3, 0.9, 0.1, 0.5, 0.7, 0.2, 0.8, 0.4, 0.6, 0.0]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..encoding import Encoded, encode, encode_records
-from ..io import Dataset
+from ..datafile import Dataset
 from ..records import Example
 from ..token_stats import TokenStats, token_stats
 from .perturb import lowercase_example

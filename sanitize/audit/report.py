@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..versions import package_versions
-from ..io import Outputs, dump_json
+from ..datafile import Outputs, dump_json
 from .metrics import FPR_BOUNDS, epsilon_lower_bound, leakage, roc_curve
 from .run import AuditResult, ModelResult
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..batching import eval_batch_size
 from ..encoding import Encoded, encode_records
 from ..errors import InputError
-from ..io import Dataset, read_dataset, write_jsonl_lines
+from ..datafile import Dataset, read_dataset, write_jsonl_lines
 from ..models import load_lm, pick_device
 from ..paths import check_outputs, private_mode
 from ..train import fine_tune

@@ -30,7 +30,7 @@ def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
     cfg, sel = score_select_configs(options)
     if as_json and scores_out == "-":
         raise click.UsageError("--json prints on stdout; write SCORES_OUT to a file")
-    from ..io import Outputs, dump_json, read_dataset, write_lines
+    from ..datafile import Outputs, dump_json, read_dataset, write_lines
     from ..paths import check_outputs, private_mode
     from ..score import meta_path, score_lines, score_records, scores_meta
 
