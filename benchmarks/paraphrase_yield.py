@@ -1,5 +1,5 @@
 """Paraphrase yield: how many selected records the paraphraser rewrites past the gate, per domain
-and paraphrase setting (issue 13's first measure). Prints and saves, per (domain, variant): the
+and paraphrase setting (levers: docs/paraphrase.md). Prints and saves, per (domain, variant): the
 share of records rewritten (the yield at ratio 1.0, where every record is selected), the share
 of chunks whose first candidate passed, why chunks failed, mean similarity and overlap of the
 kept rewrites, and generation time.
@@ -29,7 +29,7 @@ OUT_DIR = pu.REPO / "benchmarks" / "results" / "yield"
 TABLE = pu.REPO / "docs" / "paraphrase-yield.md"
 CACHE = pu.REPO / "benchmarks" / "cache" / "yield.sqlite"
 
-# One lever at a time against today's defaults, then combinations (issue 13, item 1).
+# One lever at a time against today's defaults (so each effect is seen alone), then combinations.
 VARIANTS = {
     "default": {},
     # The same candidates without the fact checks (gate settings go under "gate").

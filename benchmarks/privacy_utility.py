@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Privacy / utility / speed benchmark of soft-sanitize on real data (issue 6).
+"""Privacy / utility / speed benchmark of soft-sanitize on real data (benchmarks/RESULTS.md).
 
 For each domain of ../shared/data/mimir (text, code, chat) a fixed-seed shuffle gives members (the
 fine-tuning set), disjoint non-members and disjoint validation texts. For each setting the members
@@ -71,7 +71,7 @@ FULL_ATTACKS = CHEAP_ATTACKS + ("neighbourhood", "spv", "ensemble")
 TITLES = {"loss": "LOSS", "zlib": "zlib", "lowercase": "lowercase", "mink": "Min-K%",
           "minkpp": "Min-K%++", "reference": "reference", "neighbourhood": "neighbourhood",
           "spv": "SPV-MIA", "ensemble": "ensemble"}
-TARGET_AUC_MARGIN = 0.05  # issue 6: strongest AUC within 0.05 of 0.5 ...
+TARGET_AUC_MARGIN = 0.05  # the target (README): strongest AUC within 0.05 of 0.5 ...
 TARGET_PPL_RISE = 0.10  # ... with validation perplexity at most +10% over no-defense
 DEFAULT_OUT = REPO / "benchmarks" / "RESULTS.md"
 # Per-domain results live in the repo (small JSON, no record text) so a later session or

@@ -2,7 +2,7 @@
 
 The key is the sha256 of everything that determines a candidate: the segment text, backend,
 model, prompt template hash, generation parameters, seed and candidate index. A changed prompt,
-model or temperature therefore never reuses a stale candidate (GUIDE s5). The value is the
+model or temperature therefore never reuses a stale candidate. The value is the
 backend's raw output (before cleaning, so a better cleaner applies on rerun).
 
 WAL mode plus one commit per result: a process killed at any point leaves every committed row

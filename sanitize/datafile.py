@@ -25,7 +25,6 @@ from .errors import InputError
 from .records import (
     FORMATS,
     Record,
-    check_unique_ids,
     detect_format,
     key_list,
     make_record,
@@ -186,7 +185,6 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
         if rejects:
             raise InputError(f"no valid records ({len(rejects)} rejected)", path)
         raise InputError("empty file: no records", path)
-    check_unique_ids(records, path)
     return Dataset(path, fmt, records, rejects, sha, blank, newline, table)
 
 

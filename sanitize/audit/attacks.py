@@ -43,7 +43,6 @@ def lowest_k_mean(values: np.ndarray, k: float) -> float:
 
 class Attack:
     name: str = ""
-    title: str = ""
     needs: frozenset[str] = frozenset()
 
     def score(self, f: Features) -> np.ndarray:
@@ -51,28 +50,28 @@ class Attack:
 
 
 class Loss(Attack):
-    name, title = "loss", "LOSS"
+    name = "loss"
 
     def score(self, f):
         return -nll(f.target)
 
 
 class Zlib(Attack):
-    name, title = "zlib", "zlib"
+    name = "zlib"
 
     def score(self, f):
         return -nll(f.target) / np.maximum(f.zlib_bytes, 1.0)
 
 
 class Lowercase(Attack):
-    name, title, needs = "lowercase", "lowercase", frozenset({"lower"})
+    name, needs = "lowercase", frozenset({"lower"})
 
     def score(self, f):
         return nll(f.target_lower) / np.maximum(nll(f.target), _EPS)
 
 
 class MinK(Attack):
-    name, title = "mink", "Min-K%"
+    name = "mink"
 
     def __init__(self, k: float = 0.2):
         self.k = k
@@ -86,7 +85,7 @@ def minkpp_token_scores(logp: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> 
 
 
 class MinKPlusPlus(Attack):
-    name, title = "minkpp", "Min-K%++"
+    name = "minkpp"
 
     def __init__(self, k: float = 0.2):
         self.k = k
@@ -101,21 +100,21 @@ class MinKPlusPlus(Attack):
 
 
 class Reference(Attack):
-    name, title, needs = "reference", "reference (base model)", frozenset({"reference"})
+    name, needs = "reference", frozenset({"reference"})
 
     def score(self, f):
         return nll(f.reference) - nll(f.target)
 
 
 class Neighbourhood(Attack):
-    name, title, needs = "neighbourhood", "neighbourhood", frozenset({"neighbours"})
+    name, needs = "neighbourhood", frozenset({"neighbours"})
 
     def score(self, f):
         return f.neighbour_nll.mean(axis=1) - nll(f.target)
 
 
 class SPV(Attack):
-    name, title, needs = "spv", "SPV-MIA", frozenset({"spv"})
+    name, needs = "spv", frozenset({"spv"})
 
     def score(self, f):
         return -(f.spv_target - f.spv_reference)
@@ -153,7 +152,7 @@ class Ensemble(Attack):
     together reveal to an attacker who knows some members. Every record is scored by a model
     that never saw it (stratified k-fold), so its AUC is not inflated by fitting."""
 
-    name, title = "ensemble", "ensemble (out-of-fold)"
+    name = "ensemble"
 
     def __init__(self, folds: int = 5):
         self.folds = folds

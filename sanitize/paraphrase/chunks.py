@@ -1,10 +1,11 @@
 """Split a long segment into pieces a small model can rewrite, and put the rewrites back.
 
-The embedded 135M model rewrites a paragraph acceptably and a whole article poorly (GUIDE s7),
-and it drops layout. So a segment is cut along its own structure: fenced code blocks, then
-paragraphs (blank-line runs), then sentence groups (or line groups) of long paragraphs. The
-separators between pieces are kept from the original, so paragraph breaks, blank lines and the
-order of everything survive whatever the model does inside a piece.
+The embedded 135M model rewrites a paragraph acceptably and a whole article poorly (seen in
+use, not benchmarked: docs/paraphrase.md), and it drops layout. So a segment is cut along its
+own structure: fenced code blocks, then paragraphs (blank-line runs), then sentence groups (or
+line groups) of long paragraphs. The separators between pieces are kept from the original, so
+paragraph breaks, blank lines and the order of everything survive whatever the model does
+inside a piece.
 
 - Hard-wrapped paragraphs are unwrapped into one line before rewriting (sentence-level work on
   wrapped lines cuts sentences in half) and re-wrapped to the original width afterwards.

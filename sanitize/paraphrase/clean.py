@@ -1,7 +1,7 @@
 """Strip what a chat model wraps around a rewrite: chatter, quotes, fences, our own delimiters.
 
 The embedded 135M model often answers "Sure! Here is the rewritten text:" and ends with "I hope
-this helps!" (GUIDE s7). That chatter is not the record's content and would be trained on, so it
+this helps!". That chatter is not the record's content and would be trained on, so it
 is removed before the gate sees the candidate. Only wrappers the original did not have are
 removed: a record that itself starts with a quote or a fence keeps it.
 """
