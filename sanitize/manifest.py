@@ -51,6 +51,7 @@ def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prom
     counts = count_statuses(entries)
     total = len(dataset.records) + len(dataset.rejects)
     assert sum(counts.values()) == total, "manifest counts must add up to the input"
+    usage = backend.usage()
     return {
         "tool": "soft-sanitize", "versions": versions(),
         "created_unix": round(time.time(), 3), "seconds": round(time.time() - started, 1),
@@ -61,8 +62,8 @@ def build(cfg, dataset, entries: list[dict], outputs: dict, backend, cache, prom
         "counts": counts,
         "verdict": verdict,
         "paraphrase": {"backend": backend.name, "model": backend.model,
-                       "backend_calls": getattr(backend, "calls", None),
-                       "generated_tokens": getattr(backend, "generated_tokens", None),
+                       "backend_calls": usage["backend_calls"],
+                       "generated_tokens": usage["generated_tokens"],
                        "cache": cache.stats(),
                        "prompts": {k: {"sha256": p.sha256, "source": p.source}
                                    for k, p in prompts.items()}},

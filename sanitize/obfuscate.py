@@ -129,7 +129,6 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
                                      ("repetition_penalty", pcfg.repetition_penalty))
                    if v not in (0, 1.0)})
     last_round = pcfg.candidates - 1
-    tok = getattr(getattr(backend, "lm", None), "tokenizer", None)
     for cand in range(pcfg.candidates):
         pending = [j for j in jobs if not j.done]
         if not pending:
@@ -148,7 +147,7 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
         for start in range(0, len(missing), backend.batch_size):
             batch = missing[start:start + backend.batch_size]
             reqs = [Request(tuple(pending[i].template.messages(pending[i].source)),
-                            pending[i].source, seed, _budget(pending[i].source, tok, pcfg))
+                            pending[i].source, seed, _budget(pending[i].source, backend, pcfg))
                     for i in batch]
 
             def commit(k: int, text: str, batch=batch) -> None:
@@ -212,8 +211,10 @@ def _rename_only_fallback(failed: list[_Job], gcfg: GateConfig, embedder, seed: 
             j.outcome.failures[j.index] = f"renamed: {res.reason}"
 
 
-def _budget(source: str, tok, pcfg: ParaphraseConfig) -> int:
-    n = len(tok(source, add_special_tokens=False)["input_ids"]) if tok else len(source) // 3 + 1
+def _budget(source: str, backend: Backend, pcfg: ParaphraseConfig) -> int:
+    n = backend.count_tokens(source)
+    if n is None:  # no tokenizer at hand: about 3 characters a token
+        n = len(source) // 3 + 1
     return new_tokens_for(n, pcfg.max_new_tokens)
 
 

@@ -117,6 +117,24 @@ def test_model_comes_from_the_server_list_and_request_carries_params(server):
     assert b.generated_tokens == 5
 
 
+def test_make_backend_builds_it_from_the_config(server, monkeypatch):
+    from sanitize.config import ParaphraseConfig
+    from sanitize.paraphrase import make_backend
+
+    handler, base = server
+    monkeypatch.setenv("MY_KEY", "secret")
+    cfg = ParaphraseConfig(backend="openai", api_base=base, api_key_env="MY_KEY", concurrency=3,
+                           timeout=7.0, retries=2, temperature=0.2, top_p=0.9)
+    b = make_backend(cfg)
+    assert isinstance(b, OpenAIBackend) and b.model == "scripted-model"
+    assert (b.api_key, b.concurrency, b.timeout, b.retries) == ("secret", 3, 7.0, 2)
+    assert b.batch_size == 12 and b.params == GenParams.from_config(cfg)
+    assert b.count_tokens("anything") is None
+    assert b.usage() == {"backend_calls": 0, "generated_tokens": 0}
+    b.generate([req(), req(seed=1)])
+    assert b.usage() == {"backend_calls": 2, "generated_tokens": 10}
+
+
 def test_429_and_5xx_are_retried_then_succeed(server):
     handler, base = server
     handler.script = [429, 500, 503]

@@ -31,20 +31,7 @@ def backend_class(name: str):
 def make_backend(cfg: ParaphraseConfig, lm=None, device: str = "auto") -> Backend:
     """Build the configured backend. `lm`: an already loaded LoadedLM the local backend may
     reuse (the pipeline passes the base model it scored with when it is the same model)."""
-    params = GenParams(cfg.temperature, cfg.top_p, cfg.block_ngrams, cfg.no_repeat_ngram,
-                       cfg.repetition_penalty)
-    cls = backend_class(cfg.backend)
-    if cfg.backend == "echo":
-        return cls(batch_size=cfg.batch_size or 8)
-    if cfg.backend == "local":
-        if lm is None:
-            from ..models import load_lm
-            lm = load_lm(cfg.model, device=device)
-        return cls(lm, params, batch_size=cfg.batch_size)
-    if cfg.backend == "openai":
-        return cls(cfg.api_base, cfg.model, params, api_key_env=cfg.api_key_env,
-                   concurrency=cfg.concurrency, timeout=cfg.timeout, retries=cfg.retries)
-    return cls(cfg.model, params, batch_size=cfg.batch_size or 256)
+    return backend_class(cfg.backend).from_config(cfg, lm=lm, device=device)
 
 
 __all__ = ["Backend", "GenParams", "Request", "BACKENDS", "NAMES", "make_backend"]

@@ -1,6 +1,8 @@
 """The one interface every paraphrase backend implements: a batch of requests in, texts out.
 
-A request is already a rendered chat (system + user message with the segment as data) plus the
+Callers use a backend only through `Backend`: built from the config (`from_config`), asked to
+count tokens (to size each request's budget) and for its usage (the manifest), never reached
+into. A request is already a rendered chat (system + user message with the segment as data) plus the
 seed for this candidate; the backend knows nothing about records, gates or caches. Backends may
 call `on_result(i, text)` as soon as request i is done, so the caller can commit it to the cache
 before the rest of the batch finishes (a kill loses only unfinished requests).
@@ -8,7 +10,10 @@ before the rest of the batch finishes (a kill loses only unfinished requests).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
+
+if TYPE_CHECKING:
+    from ..config import ParaphraseConfig
 
 OnResult = Callable[[int, str], None]
 
@@ -30,13 +35,35 @@ class GenParams:
     no_repeat_ngram: int = 0  # forbid repeating an n-gram of the rewrite itself
     repetition_penalty: float = 1.0
 
+    @classmethod
+    def from_config(cls, cfg: ParaphraseConfig) -> GenParams:
+        return cls(cfg.temperature, cfg.top_p, cfg.block_ngrams, cfg.no_repeat_ngram,
+                   cfg.repetition_penalty)
+
 
 class Backend(Protocol):
     name: str  # registry name, e.g. "local"
     model: str  # what generated the text, recorded in the manifest and cache keys
     batch_size: int  # how many requests the caller should hand over at once
 
+    @classmethod
+    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> Backend:
+        """The backend the config asks for, with the config's values and the backend's own
+        defaults where the config leaves one unset. `lm`: an already loaded LoadedLM a backend
+        may reuse (only the local backend does); `device`: where it loads a model."""
+        ...
+
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:
+        ...
+
+    def count_tokens(self, text: str) -> int | None:
+        """How many tokens the model reads `text` as (no special tokens), or None when the
+        backend has no tokenizer at hand (the caller then estimates)."""
+        ...
+
+    def usage(self) -> dict:
+        """{"backend_calls": completed requests, "generated_tokens": tokens generated}, None
+        where the backend does not know; recorded in the manifest as they are."""
         ...
 
     def close(self) -> None:

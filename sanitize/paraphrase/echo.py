@@ -15,8 +15,12 @@ from __future__ import annotations
 import os
 import re
 import time
+from typing import TYPE_CHECKING
 
 from .base import OnResult, Request
+
+if TYPE_CHECKING:
+    from ..config import ParaphraseConfig
 
 MODES = ("reverse", "copy", "obey")
 _INJECTION = re.compile(r"ignore (?:all |the )?(?:previous|above|prior) instructions and (.+)",
@@ -46,6 +50,10 @@ class EchoBackend:
         self.batch_size = batch_size
         self.calls = 0
 
+    @classmethod
+    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> EchoBackend:
+        return cls(batch_size=cfg.batch_size or 8)
+
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:
         out = []
         for i, req in enumerate(requests):
@@ -57,6 +65,12 @@ class EchoBackend:
             if on_result:
                 on_result(i, text)
         return out
+
+    def count_tokens(self, text: str) -> int | None:
+        return None  # no model: the caller's estimate sizes the (unused) budget
+
+    def usage(self) -> dict:
+        return {"backend_calls": self.calls, "generated_tokens": None}
 
     def close(self) -> None:
         pass

@@ -8,9 +8,14 @@ differ but are equally valid; finished ones come from the cache unchanged).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..generation import generate_ids
 from .base import GenParams, OnResult, Request
 from .decoding import SourceNgramBlocker
+
+if TYPE_CHECKING:
+    from ..config import ParaphraseConfig
 
 # Rows per batch on a GPU when the user keeps the default: a decoding step of a small model
 # costs about the same for 8 rows as for 64 there (benchmarks/generation_speed.py).
@@ -37,6 +42,20 @@ class LocalBackend:
         if not self._template:
             from ..encoding import CHATML_TEMPLATE
             self._template = CHATML_TEMPLATE
+
+    @classmethod
+    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> LocalBackend:
+        """`lm`: the already loaded model to reuse, else `cfg.model` is loaded on `device`."""
+        if lm is None:
+            from ..models import load_lm
+            lm = load_lm(cfg.model, device=device)
+        return cls(lm, GenParams.from_config(cfg), batch_size=cfg.batch_size)
+
+    def count_tokens(self, text: str) -> int | None:
+        return len(self.lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def usage(self) -> dict:
+        return {"backend_calls": self.calls, "generated_tokens": self.generated_tokens}
 
     def _prompt_ids(self, req: Request) -> list[int]:
         text = self.lm.tokenizer.apply_chat_template(list(req.messages), tokenize=False,

@@ -22,10 +22,14 @@ import contextlib
 import os
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, SanitizeError
 from ..redact import redact_url, split_credentials
 from .base import GenParams, OnResult, Request
+
+if TYPE_CHECKING:
+    from ..config import ParaphraseConfig
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 BACKOFF_BASE = 0.5  # seconds; attempt n waits BACKOFF_BASE * 2**n (+ jitter), capped
@@ -102,6 +106,19 @@ class OpenAIBackend:
             except BackendError as exc:
                 listed = f" (it lists {', '.join(served[:5])})" if served else ""
                 raise BackendError(f"{exc}; model {self.model!r}{listed}") from None
+
+    @classmethod
+    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> OpenAIBackend:
+        """Builds and so checks every endpoint (see the module docstring)."""
+        return cls(cfg.api_base, cfg.model, GenParams.from_config(cfg),
+                   api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
+                   timeout=cfg.timeout, retries=cfg.retries)
+
+    def count_tokens(self, text: str) -> int | None:
+        return None  # the tokenizer is the server's
+
+    def usage(self) -> dict:
+        return {"backend_calls": self.calls, "generated_tokens": self.generated_tokens}
 
     def _headers(self) -> dict:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

@@ -8,8 +8,13 @@ no per-request logits processors): here the gate and best-of-N (`pick`) do that 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import MissingModelError
 from .base import GenParams, OnResult, Request
+
+if TYPE_CHECKING:
+    from ..config import ParaphraseConfig
 
 VLLM_PIP = "pip install 'soft-sanitize[vllm]'"
 
@@ -33,6 +38,10 @@ class VLLMBackend:
         self.calls = 0
         self.generated_tokens = 0
 
+    @classmethod
+    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> VLLMBackend:
+        return cls(cfg.model, GenParams.from_config(cfg), batch_size=cfg.batch_size or 256)
+
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:
         sampling = [self._vllm.SamplingParams(temperature=self.params.temperature,
                                               top_p=self.params.top_p, seed=r.seed,
@@ -48,6 +57,13 @@ class VLLMBackend:
                 on_result(i, texts[-1])
         self.calls += len(requests)
         return texts
+
+    def count_tokens(self, text: str) -> int | None:
+        # None keeps the budget of the runs before this method existed (the caller's estimate).
+        return None
+
+    def usage(self) -> dict:
+        return {"backend_calls": self.calls, "generated_tokens": self.generated_tokens}
 
     def close(self) -> None:
         pass
