@@ -46,11 +46,11 @@ def segments(n: int) -> list[str]:
 
 
 def measure(name: str, backend, reqs: list[Request]) -> dict:
-    before = backend.generated_tokens
+    before = backend.usage()["generated_tokens"]
     started = time.perf_counter()
     backend.generate(reqs)
     secs = time.perf_counter() - started
-    tokens = backend.generated_tokens - before
+    tokens = backend.usage()["generated_tokens"] - before
     row = {"config": name, "segments": len(reqs), "seconds": round(secs, 1),
            "segments_per_s": round(len(reqs) / secs, 3), "tokens_per_s": round(tokens / secs, 1),
            "generated_tokens": tokens}

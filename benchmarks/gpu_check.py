@@ -95,9 +95,9 @@ def run_device(device: str, model: str, data: dict[str, Path], work: Path) -> di
     lm = load_lm(model, device=device)
     for method in ("full", "lora"):
         t = time.time()
-        cfg = ScoreConfig(model=model, train=TrainConfig(**{**train.__dict__, "method": method}))
-        scores = score_records(records, cfg, SelectConfig(ratio=0.5, dedup=False), lm=lm,
-                               embedder=HashingEmbedder(), show_progress=False)
+        cfg = ScoreConfig(model=model, train=TrainConfig(**{**train.__dict__, "method": method}),
+                          dedup=False)
+        scores = score_records(records, cfg, lm=lm, embedder=HashingEmbedder())
         res[f"risk_{method}"] = [s.risk for s in scores]
         res[f"before_{method}"] = [s.loss_before for s in scores]
         res[f"after_{method}"] = [s.loss_after for s in scores]
@@ -107,14 +107,14 @@ def run_device(device: str, model: str, data: dict[str, Path], work: Path) -> di
     out = work / f"protected-{device}.jsonl"
     cfg = SanitizeConfig(
         input=str(data["members"]), output=str(out),
-        score=ScoreConfig(model=model, train=train), select=SelectConfig(ratio=0.5, dedup=False),
+        score=ScoreConfig(model=model, train=train, dedup=False), select=SelectConfig(ratio=0.5),
         paraphrase=ParaphraseConfig(backend="local", model=model, candidates=2,
                                     max_new_tokens=48),
         # Loose gate: a random tiny model's rewrites are noise; what is checked is that
         # generation runs on this device and every record is accounted for.
         gate=GateConfig(min_similarity=0.0, max_overlap=1.0, max_common_span=10_000,
                         min_length_ratio=0.0, max_length_ratio=100.0, on_fail="keep"))
-    manifest = run(cfg, embedder=HashingEmbedder(), show_progress=False)
+    manifest = run(cfg, embedder=HashingEmbedder()).manifest
     res["sanitize_s"] = round(time.time() - t, 2)
     res["manifest_counts"] = manifest.get("counts")
     res["manifest_records"] = len(manifest.get("records", []))

@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--random-draws", type=int, default=200)
     args = ap.parse_args()
 
-    from sanitize.config import ScoreConfig, SelectConfig, TrainConfig
+    from sanitize.config import ScoreConfig, TrainConfig
     from sanitize.datafile import read_dataset
     from sanitize.models import load_lm
     from sanitize.score import encode_records, record_losses, score_records
@@ -67,8 +67,7 @@ def main() -> None:
     train = TrainConfig(max_length=args.max_length, seed=args.seed + 1, device="cpu")
 
     log(started, "owner: base loss, warm-up, loss after")
-    owner = score_records(members, ScoreConfig(train=train), SelectConfig(ratio=0.5, dedup=False),
-                          lm=lm, show_progress=False)
+    owner = score_records(members, ScoreConfig(train=train, dedup=False), lm=lm)
     base_m = np.array([s.loss_before for s in owner])
     after = np.array([s.loss_after for s in owner])
     risk = {"loss": -after, "loss-drop": base_m - after}

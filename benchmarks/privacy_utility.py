@@ -230,15 +230,14 @@ def make_split(domain: str, n_mem: int, n_non: int, n_val: int, seed: int,
 # Library stages, shared across the settings of a domain
 
 
-def warmup_scores(records: list, base, score_cfg, select_cfg) -> list[dict]:
+def warmup_scores(records: list, base, score_cfg) -> list[dict]:
     """SOFT steps 1-2 once per domain: per-record risk and duplicate group, in member order,
     from `sanitize.score.score_records` (it warms up a deep copy; the shared base model is
     never modified)."""
     from sanitize.models import load_embedder
     from sanitize.score import score_records
 
-    got = score_records(records, score_cfg, select_cfg, lm=base,
-                        embedder=load_embedder(device="cpu"), show_progress=False)
+    got = score_records(records, score_cfg, lm=base, embedder=load_embedder(device="cpu"))
     return [{"id": s.id, "risk": float(s.risk), "group": s.group,
              "loss_before": _f(s.loss_before), "loss_after": _f(s.loss_after),
              "tokens": s.tokens, "truncated": s.truncated,
@@ -405,12 +404,9 @@ class DomainRun:
                 self.times["score"] = cached["seconds"]
                 log(f"{self.domain}: warm-up scores from cache")
                 return self._scores
-        from sanitize.config import SelectConfig
-
         log(f"{self.domain}: warm-up scoring of {len(self.split.members)} members")
         t = time.time()
-        self._scores = warmup_scores(self.split.members, self.ctx.base_lm(), self.score,
-                                     SelectConfig(ratio=0.5))
+        self._scores = warmup_scores(self.split.members, self.ctx.base_lm(), self.score)
         secs = round(time.time() - t, 1)
         self.times["score"] = secs
         _write_json(path, {"config_hash": key, "seconds": secs, "scores": self._scores})
@@ -421,13 +417,12 @@ class DomainRun:
         threshold the scoring stage uses); taken from the scores when they exist."""
         if self._scores is not None:
             return [x["group"] for x in self._scores]
-        from sanitize.config import SelectConfig
         from sanitize.dedup import duplicate_groups
         from sanitize.models import load_embedder
 
         t = time.time()
         g = duplicate_groups([r.trainable_text() for r in self.split.members],
-                             SelectConfig().near_duplicate_similarity, load_embedder(device="cpu"))
+                             self.score.near_duplicate_similarity, load_embedder(device="cpu"))
         self.times["dedup"] = round(time.time() - t, 1)
         return g
 

@@ -67,7 +67,20 @@ def cli(ctx: click.Context, debug: bool) -> None:
         os.environ["SOFT_SANITIZE_DEBUG"] = "1"
 
 
+# The CLI's own process never reaches a hub, and transformers' load reports and progress bars
+# would clutter its output. Set here, not on import of the library (a notebook keeps its own).
+QUIET_OFFLINE_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                             "TOKENIZERS_PARALLELISM": "false",
+                             "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
+
+def quiet_offline_environment() -> None:
+    for key, value in QUIET_OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+
+
 def main(argv: list[str] | None = None) -> None:
+    quiet_offline_environment()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("SOFT_SANITIZE_DEBUG"))
     try:

@@ -8,9 +8,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import click
 from rich.console import Console
@@ -19,6 +20,19 @@ from .config import ScoreConfig, SelectConfig, TrainConfig, load_toml
 from .records import FORMAT_NAMES
 
 console = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def rich_progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """The CLI's progress (progress.Progress): a bar with an ETA on stderr."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def _load_config(ctx: click.Context, _param, value):
@@ -119,7 +133,7 @@ def scoring_options(f):
         click.option("--no-dedup", is_flag=True,
                      help="Do not group duplicates (by default a group is selected whole)."),
         click.option("--near-dup-similarity", type=click.FloatRange(0, 1, min_open=True),
-                     default=SelectConfig.near_duplicate_similarity, show_default=True,
+                     default=ScoreConfig.near_duplicate_similarity, show_default=True,
                      help="Embedding cosine at which two records count as near-duplicates."),
         click.option("--eval-batch-size", type=click.IntRange(min=1), default=None,
                      help="Records per scoring batch [default: 16 on CPU, 64 on GPU]."),
@@ -139,8 +153,9 @@ def score_select_configs(kwargs: dict[str, Any]) -> tuple[ScoreConfig, SelectCon
                  "device"):
         kwargs.pop(name)
     score = ScoreConfig(model=kwargs.pop("model"), score=kwargs.pop("score_kind"), train=train,
-                        eval_batch_size=kwargs.pop("eval_batch_size"))
+                        eval_batch_size=kwargs.pop("eval_batch_size"),
+                        dedup=not kwargs.pop("no_dedup"),
+                        near_duplicate_similarity=kwargs.pop("near_dup_similarity"))
     select = SelectConfig(ratio=ratio if ratio is not None else SelectConfig.ratio,
-                          threshold=threshold, dedup=not kwargs.pop("no_dedup"),
-                          near_duplicate_similarity=kwargs.pop("near_dup_similarity"))
+                          threshold=threshold)
     return score, select

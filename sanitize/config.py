@@ -73,21 +73,26 @@ class ScoreConfig:
     score: str = "loss"
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int | None = None  # None: batching.EVAL_BATCH for the device
+    # Duplicate groups (dedup.py): a group is selected or left whole, since one surviving copy
+    # still leaks.
+    dedup: bool = True
+    near_duplicate_similarity: float = 0.95  # embedding cosine that makes two records one group
 
     def __post_init__(self):
         _check(self.score in ("loss", "loss-drop"), "--score", self.score, "loss or loss-drop")
+        _check(_finite(self.near_duplicate_similarity)
+               and 0 < self.near_duplicate_similarity <= 1, "--near-dup-similarity",
+               self.near_duplicate_similarity, "in (0, 1]")
         _check(self.eval_batch_size is None or self.eval_batch_size >= 1, "--eval-batch-size",
                self.eval_batch_size, "at least 1")
 
 
 @dataclass(frozen=True)
 class SelectConfig:
-    """Which records to obfuscate (SOFT step 3)."""
+    """Which records to obfuscate (SOFT step 3), from their risks and duplicate groups."""
 
     ratio: float | None = 0.5  # the paper's default
     threshold: float | None = None  # select risk >= threshold instead of a ratio
-    dedup: bool = True
-    near_duplicate_similarity: float = 0.95  # embedding cosine that makes two records one group
 
     def __post_init__(self):
         if self.threshold is not None:
@@ -95,9 +100,6 @@ class SelectConfig:
         else:
             _check(self.ratio is not None and _finite(self.ratio) and 0 <= self.ratio <= 1,
                    "--ratio", self.ratio, "between 0 and 1")
-        _check(_finite(self.near_duplicate_similarity)
-               and 0 < self.near_duplicate_similarity <= 1, "--near-dup-similarity",
-               self.near_duplicate_similarity, "in (0, 1]")
 
 
 @dataclass(frozen=True)

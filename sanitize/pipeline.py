@@ -16,20 +16,20 @@ import contextlib
 import json
 import time
 from dataclasses import replace
-from typing import Callable
 
 from . import manifest, tabular
 from . import score as scoring  # called through the module: tests replace its functions
 from .cache import Cache
 from .config import SanitizeConfig
+from .datafile import Dataset, Outputs, dump_json, read_dataset, sidecar, write_lines
 from .errors import OutputRefused
-from .datafile import Outputs, dump_json, read_dataset, sidecar, write_lines
 from .obfuscate import RecordOutcome, obfuscate
 from .paths import check_outputs, private_mode
+from .progress import Log, Progress, no_log, silent
 from .prompts import load_templates
 from .records import Record
-
-Log = Callable[[str], None]
+from .results import Protection, RecordResult
+from .selection import decide
 
 
 def output_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
@@ -56,48 +56,68 @@ def input_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
                for k in ("text", "code", "chat")}}
 
 
-def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
-        log: Log = lambda _m: None, show_progress: bool = True) -> dict:
-    """Run the pipeline and return the manifest. `lm`, `embedder`, `backend` may be passed in
-    (tests, the audit) instead of being loaded from the config.
+def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None, log: Log = no_log,
+        progress: Progress = silent) -> Protection:
+    """Protect the file cfg.input into cfg.output and its side files; the result carries the
+    manifest as written. `lm`, `embedder`, `backend` may be passed in (tests, the audit)
+    instead of being loaded from the config.
 
     Everything that can fail cheaply is checked before the warm-up (the expensive stage): paths
     and permissions of every output, the prompt templates, the input itself, the cache, and the
     paraphrase backend (built, so an unreachable endpoint or a missing model stops the run now).
+    Raises OutputRefused, writing nothing, when the verdict fails.
     """
+    kind = out_kind(cfg)
+    check_outputs(input_paths(cfg), output_paths(cfg), folders=("OUT",) if kind == "hf" else ())
+    load_templates(cfg.paraphrase.prompt_file, cfg.paraphrase.prompt_dir)  # fail fast
+    data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
+    log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
+    perms = private_mode(cfg.input)
+    cache_path = None if cfg.dry_run else output_paths(cfg)["--cache"]
+    protection = protect_dataset(data, cfg, lm=lm, embedder=embedder, backend=backend,
+                                 cache_path=cache_path, cache_perms=perms, log=log,
+                                 progress=progress)
+    verdict = protection.verdict
+    if not verdict.ok and not cfg.dry_run:
+        raise OutputRefused(verdict.reason, protection.manifest)
+    if not cfg.dry_run:
+        _write_outputs(cfg, protection, perms)
+    return protection
+
+
+def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
+                    cache_path: str | None = None, cache_perms: int | None = None,
+                    log: Log = no_log, progress: Progress = silent) -> Protection:
+    """Score, select, paraphrase and gate `data` in memory; nothing but the cache (when
+    `cache_path` is given) is written. The manifest's outputs stay empty until written."""
     from .models import load_embedder, load_lm
     from .paraphrase import make_backend
 
     started = time.time()
-    kind = out_kind(cfg)
-    check_outputs(input_paths(cfg), output_paths(cfg), folders=("OUT",) if kind == "hf" else ())
     pcfg = replace(cfg.paraphrase, backend="echo") if cfg.dry_run else cfg.paraphrase
     prompts = load_templates(pcfg.prompt_file, pcfg.prompt_dir)
-    data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
-    log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
     stored = scoring.load_scores(cfg.scores_path, data, cfg.score) if cfg.scores_path else None
-    perms = private_mode(cfg.input)
     device = cfg.score.train.device
     with contextlib.ExitStack() as cleanup:
         if backend is None and pcfg.backend != "local":  # proves the endpoint before any model
             backend = make_backend(pcfg, device=device)
         if backend is not None:
             cleanup.callback(backend.close)
-        cache = Cache(None if cfg.dry_run else output_paths(cfg)["--cache"], perms)
+        cache = Cache(cache_path, cache_perms)
         cleanup.callback(cache.close)
         embedder = embedder or load_embedder()
-        lm = lm or load_lm(cfg.score.model, device=device)
+        if stored is None:
+            lm = lm or load_lm(cfg.score.model, device=device)
         if backend is None:  # the local backend may reuse the scoring model
             backend = make_backend(pcfg, lm=lm if _same_model(cfg) else None, device=device)
             cleanup.callback(backend.close)
         if stored is not None:
             log(f"reusing the warm-up losses in {cfg.scores_path}")
-            scores = scoring.rescore(data.records, stored, cfg.score, cfg.select, embedder,
-                                     show_progress)
+            risks = scoring.rescore(data.records, stored, cfg.score, embedder, progress)
         else:
-            scores = scoring.score_records(data.records, cfg.score, cfg.select, lm=lm,
-                                           embedder=embedder, source_path=cfg.input,
-                                           show_progress=show_progress)
+            risks = scoring.score_records(data.records, cfg.score, lm=lm, embedder=embedder,
+                                          source_path=data.path, progress=progress)
+        scores = decide(risks, cfg.select)
         owned = shard_owned(len(data.records), cfg.shard)
         selected = [r for r, s, mine in zip(data.records, scores, owned) if s.selected and mine]
         log(f"selected {sum(s.selected for s in scores)} of {len(data.records)} records to "
@@ -107,26 +127,24 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
                              verbose=cfg.verbose)
 
     by_id = {o.record.id: o for o in outcomes}
-    kept, rejected, entries = [], [], []
+    results, entries = [], []
     for rec, score, (status, out) in zip(data.records, scores, dispose(
             data.records, outcomes, cfg.gate.on_fail, owned)):
-        if out is not None:
-            kept.append(out.raw)
-        if status == "dropped":
-            rejected.append(rec.raw)
-        entries.append(manifest.record_entry(score, status, by_id.get(rec.id), backend,
-                                             pcfg.seed, prompts))
+        outcome = by_id.get(rec.id)
+        results.append(RecordResult(rec, score, status, outcome, out))
+        entries.append(manifest.record_entry(score, status, outcome, backend, pcfg.seed,
+                                             prompts))
     entries += [{"line_no": r.line_no, "status": "rejected-invalid", "reason": r.reason}
                 for r in data.rejects]
+    kept = sum(r.output is not None for r in results)
     # A shard's OUT holds its own records only: the merge judges the whole.
-    verdict = output_verdict(entries, len(kept), None if cfg.shard else cfg.max_drop)
-    if cfg.dry_run or not verdict["ok"]:
-        result = manifest.build(cfg, data, entries, {}, backend, cache, prompts, started, verdict)
-        if not verdict["ok"] and not cfg.dry_run:
-            raise OutputRefused(verdict["reason"], result)
-        return result
-    return _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, started,
-                          perms, verdict)
+    verdict = output_verdict(entries, kept, None if cfg.shard else cfg.max_drop)
+
+    def build(outputs: dict) -> dict:
+        return manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started,
+                              verdict)
+
+    return Protection(data, results, build({}), build)
 
 
 def out_kind(cfg: SanitizeConfig) -> str:
@@ -159,10 +177,10 @@ def output_verdict(entries: list[dict], kept: int, max_drop: float | None) -> di
             "max_drop": max_drop}
 
 
-def _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, started,
-                   perms, verdict) -> dict:
+def _write_outputs(cfg: SanitizeConfig, protection: Protection, perms: int | None) -> None:
     """OUT, the rejected file and the manifest appear together or not at all, manifest last:
     a failure while writing any of them leaves every earlier output as it was."""
+    data, kept = protection.data, protection.kept_lines
     paths = output_paths(cfg)
     rejected_path = paths["the rejected-records file"]
     outputs: dict = {}
@@ -183,15 +201,14 @@ def _write_outputs(cfg, data, kept, rejected, entries, backend, cache, prompts, 
         outputs["output"] = {"path": cfg.output, "format": kind, "records": len(kept),
                              "sha256": sha}
         if rejected_path:
-            written = write_rejected(outs, rejected_path, rejected, data.newline)
+            written = write_rejected(outs, rejected_path, protection.rejected_lines,
+                                     data.newline)
             if written:
                 outputs["rejected"] = written
-        result = manifest.build(cfg, data, entries, outputs, backend, cache, prompts, started,
-                                verdict)
+        result = protection.with_outputs(outputs)
         with outs.writer(paths["the manifest"]) as fh:
             dump_json(fh, result)
         outs.commit()
-    return result
 
 
 def write_rejected(outs: Outputs, path: str, lines: list[str], newline: str) -> dict | None:

@@ -9,7 +9,7 @@
    - "loss" (the paper): -loss_after, records the warm-up fits best are riskiest;
    - "loss-drop": loss_before - loss_after, how much the warm-up itself taught the model about
      this record, which discounts texts that are easy for any model (boilerplate, common code).
-5. Duplicate groups (`dedup`), ranks and selection (`select`).
+5. Duplicate groups (`dedup`). Ranks and selection are the next step (`selection.decide`).
 
 Records are never packed together, batches are length-bucketed, and only one batch of tensors
 lives at a time. On a GPU the base model may be bf16 (`models.pick_dtype`); the warm-up copy is
@@ -18,30 +18,32 @@ resolution on weights of ~1e-2 and would round away.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .batching import eval_batch_size
-from .config import ScoreConfig, SelectConfig
+from .config import ScoreConfig
 from .dedup import duplicate_groups
 from .encoding import Encoded, encode_records
 from .errors import InputError, SanitizeError
 from .models import LoadedLM
+from .progress import Progress, silent
 from .records import Record
-from .selection import ranks, select
+from .selection import RecordScore
 from .token_stats import token_stats
 from .train import autocast_for
 
 SCORES = ("loss", "loss-drop")
 
 
-@dataclass
-class RecordScore:
+@dataclass(frozen=True)
+class Risk:
+    """One record's analysis: its losses, risk and duplicate group. The decision (rank,
+    selected) is selection.decide's."""
+
     id: str
     line_no: int
     tokens: int  # sequence length the trainer sees, after truncation
@@ -49,32 +51,8 @@ class RecordScore:
     loss_before: float  # mean NLL of the trainable tokens, base model
     loss_after: float  # the same after the warm-up
     risk: float  # higher = more exposed
-    rank: int  # 1 = riskiest
-    selected: bool
     group: str | None  # duplicate group id, None if unique
     trainable_tokens: int = 0  # tokens the losses average over
-
-
-# ---------------------------------------------------------------------------------------------
-# Progress
-
-
-@contextlib.contextmanager
-def progress_bar(description: str, total: int, show: bool) -> Iterator[Callable[[int], None]]:
-    """An `advance(n)` callback drawing a bar with ETA on stderr, or a no-op when hidden."""
-    if not show:
-        yield lambda n: None
-        return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    from .cli_common import console
-
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,20 +60,20 @@ def progress_bar(description: str, total: int, show: bool) -> Iterator[Callable[
 
 
 def record_losses(model, encoded: list[Encoded], pad_id: int, batch_size: int,
-                  description: str = "scoring", show_progress: bool = False) -> list[float]:
+                  description: str = "scoring", progress: Progress = silent) -> list[float]:
     """Mean NLL per record over its trainable tokens, in input order."""
-    with progress_bar(description, len(encoded), show_progress) as advance:
+    with progress(description, len(encoded)) as advance:
         stats = token_stats(model, encoded, pad_id, batch_size, progress=advance)
     return [s.nll for s in stats]
 
 
 def warm_up(base_model, encoded: list[Encoded], pad_id: int, cfg: ScoreConfig,
-            show_progress: bool = False):
+            progress: Progress = silent):
     """A fine-tuned deep copy of `base_model`; `base_model` is untouched."""
     from .train import fine_tune
 
     total = max(1, round(len(encoded) * cfg.train.epochs))
-    with progress_bar("warm-up", total, show_progress) as advance:
+    with progress("warm-up", total) as advance:
         return fine_tune(copy.deepcopy(base_model), encoded, pad_id, cfg.train,
                          lambda n, _loss: advance(n))
 
@@ -108,27 +86,28 @@ def risk_of(kind: str, loss_before: float, loss_after: float) -> float:
     raise InputError(f"unknown score {kind!r}; choose one of {', '.join(SCORES)}")
 
 
-def _groups(records: list[Record], select_cfg: SelectConfig, embedder,
-            show_progress: bool) -> list[str | None]:
-    if not select_cfg.dedup:
+def _groups(records: list[Record], cfg: ScoreConfig, embedder,
+            progress: Progress) -> list[str | None]:
+    if not cfg.dedup:
         return [None] * len(records)
     texts = [r.trainable_text() for r in records]
     if embedder is None:
         from .models import load_embedder
 
         embedder = load_embedder()
-    with progress_bar("duplicates", len(set(texts)), show_progress) as advance:
-        return duplicate_groups(texts, select_cfg.near_duplicate_similarity, embedder, advance)
+    with progress("duplicates", len(set(texts))) as advance:
+        return duplicate_groups(texts, cfg.near_duplicate_similarity, embedder, advance)
 
 
 # ---------------------------------------------------------------------------------------------
 # The stage
 
 
-def score_records(records: list[Record], cfg: ScoreConfig, select_cfg: SelectConfig,
-                  lm: LoadedLM | None = None, embedder=None, source_path: str = "<input>",
-                  show_progress: bool = True) -> list[RecordScore]:
-    """Warm up, score, group and select every record; results in input order."""
+def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None = None,
+                  embedder=None, source_path: str = "<input>",
+                  progress: Progress = silent) -> list[Risk]:
+    """Warm up, score and group every record; results in input order. Selection is
+    selection.decide's."""
     if cfg.score not in SCORES:
         raise InputError(f"unknown score {cfg.score!r}; choose one of {', '.join(SCORES)}")
     if not records:
@@ -139,34 +118,30 @@ def score_records(records: list[Record], cfg: ScoreConfig, select_cfg: SelectCon
         lm = load_lm(cfg.model, device=cfg.train.device)
     pad_id = lm.tokenizer.pad_token_id
     encoded = encode_records(records, lm.tokenizer, cfg.train.max_length, source_path)
-    groups = _groups(records, select_cfg, embedder, show_progress)
+    groups = _groups(records, cfg, embedder, progress)
 
     batch = eval_batch_size(cfg.eval_batch_size, lm.model)
-    before = record_losses(lm.model, encoded, pad_id, batch, "base loss",
-                           show_progress)
-    warm = warm_up(lm.model, encoded, pad_id, cfg, show_progress)
+    before = record_losses(lm.model, encoded, pad_id, batch, "base loss", progress)
+    warm = warm_up(lm.model, encoded, pad_id, cfg, progress)
     base_weight = next(lm.model.parameters())
     with autocast_for(base_weight.dtype, base_weight.device.type):
-        after = record_losses(warm, encoded, pad_id, batch, "warm-up loss",
-                              show_progress)
+        after = record_losses(warm, encoded, pad_id, batch, "warm-up loss", progress)
     del warm  # free the copy before the caller loads a paraphraser
     shapes = [(len(e.input_ids), e.truncated, e.n_trainable) for e in encoded]
-    return _decide(records, shapes, before, after, groups, cfg, select_cfg)
+    return _risks(records, shapes, before, after, groups, cfg)
 
 
-def _decide(records: list[Record], shapes: list[tuple[int, bool, int]], before: list[float],
-            after: list[float], groups: list[str | None], cfg: ScoreConfig,
-            select_cfg: SelectConfig) -> list[RecordScore]:
-    """Risks, ranks and selection from the losses before and after the warm-up. `shapes`:
-    (tokens, truncated, trainable tokens) per record."""
+def _risks(records: list[Record], shapes: list[tuple[int, bool, int]], before: list[float],
+           after: list[float], groups: list[str | None], cfg: ScoreConfig) -> list[Risk]:
+    """Risks from the losses before and after the warm-up. `shapes`: (tokens, truncated,
+    trainable tokens) per record."""
     if not all(math.isfinite(x) for x in before + after):
         raise SanitizeError("a record's loss is not finite; the model overflowed (try "
                             "--device cpu or a lower --lr)")
-    risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
-    chosen = select(risks, select_cfg, groups)
-    return [RecordScore(r.id, r.line_no, tokens, truncated, b, a, x, k, s, g, trainable)
-            for r, (tokens, truncated, trainable), b, a, x, k, s, g
-            in zip(records, shapes, before, after, risks, ranks(risks), chosen, groups)]
+    return [Risk(r.id, r.line_no, tokens, truncated, b, a, risk_of(cfg.score, b, a), g,
+                 trainable)
+            for r, (tokens, truncated, trainable), b, a, g
+            in zip(records, shapes, before, after, groups)]
 
 
 def score_lines(scores: list[RecordScore]) -> list[str]:
@@ -227,11 +202,11 @@ def load_scores(path: str, data, cfg: ScoreConfig) -> list[dict]:
     return rows
 
 
-def rescore(records: list[Record], rows: list[dict], cfg: ScoreConfig, select_cfg: SelectConfig,
-            embedder=None, show_progress: bool = False) -> list[RecordScore]:
-    """Risks, ranks and selection from stored losses: no model is loaded, no warm-up runs.
-    The score rule and the selection may differ from the ones the file was made with."""
+def rescore(records: list[Record], rows: list[dict], cfg: ScoreConfig, embedder=None,
+            progress: Progress = silent) -> list[Risk]:
+    """Risks and groups from stored losses: no model is loaded, no warm-up runs. The score
+    rule, the grouping and the selection may differ from the ones the file was made with."""
     shapes = [(r["tokens"], r["truncated"], r.get("trainable_tokens", 0)) for r in rows]
-    return _decide(records, shapes, [float(r["loss_before"]) for r in rows],
-                   [float(r["loss_after"]) for r in rows],
-                   _groups(records, select_cfg, embedder, show_progress), cfg, select_cfg)
+    return _risks(records, shapes, [float(r["loss_before"]) for r in rows],
+                  [float(r["loss_after"]) for r in rows],
+                  _groups(records, cfg, embedder, progress), cfg)

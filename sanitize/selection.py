@@ -12,10 +12,40 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Sequence
 
 from .config import SelectConfig
 from .errors import SanitizeError
+
+if TYPE_CHECKING:
+    from .score import Risk
+
+
+@dataclass(frozen=True)
+class RecordScore:
+    """A record's risk (score.Risk) with the decision: its rank and whether it is selected.
+    Field order is the scores file's column order (score.score_lines)."""
+
+    id: str
+    line_no: int
+    tokens: int
+    truncated: bool
+    loss_before: float
+    loss_after: float
+    risk: float
+    rank: int  # 1 = riskiest
+    selected: bool
+    group: str | None
+    trainable_tokens: int = 0
+
+
+def decide(risks: Sequence["Risk"], cfg: SelectConfig) -> list[RecordScore]:
+    """Rank every record and select by `cfg`, duplicate groups whole; input order."""
+    values = [r.risk for r in risks]
+    chosen = select(values, cfg, [r.group for r in risks])
+    return [RecordScore(**asdict(r), rank=rank, selected=selected)
+            for r, rank, selected in zip(risks, ranks(values), chosen)]
 
 
 def rank_order(risks: Sequence[float]) -> list[int]:

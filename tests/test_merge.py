@@ -23,6 +23,7 @@ def scored(tmp_path, tiny, embedder):
     """IN (12 records and one invalid line) and its scores, as `soft-sanitize score` writes."""
     from sanitize.datafile import read_dataset, write_json, write_jsonl_lines
     from sanitize.score import meta_path, score_lines, score_records, scores_meta
+    from sanitize.selection import decide
 
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
                                         for i, s in enumerate(SENTENCES)])
@@ -32,8 +33,8 @@ def scored(tmp_path, tiny, embedder):
     cfg = config(tmp_path, ratio=0.75, skip_invalid=True, max_drop=1.0)
     cfg = replace(cfg, gate=replace(cfg.gate, check_facts=True))
     data = read_dataset(cfg.input, skip_invalid=True)
-    scores = score_records(data.records, cfg.score, cfg.select, lm=tiny, embedder=embedder,
-                           show_progress=False)
+    scores = decide(score_records(data.records, cfg.score, lm=tiny, embedder=embedder),
+                    cfg.select)
     path = str(tmp_path / "scores.jsonl")
     write_jsonl_lines(path, score_lines(scores))
     write_json(meta_path(path), scores_meta(data, cfg.score))
@@ -44,14 +45,12 @@ def test_merged_shards_are_byte_identical_to_one_run(tmp_path, tiny, embedder, s
     from sanitize.merge import merge
     from sanitize.pipeline import run
 
-    one = run(replace(scored, output=str(tmp_path / "one.jsonl")), lm=tiny, embedder=embedder,
-              show_progress=False)
+    one = run(replace(scored, output=str(tmp_path / "one.jsonl")), lm=tiny, embedder=embedder).manifest
     assert one["counts"]["dropped"] == 1 and one["counts"]["obfuscated"] >= 6
     parts = []
     for i in range(3):
         part = str(tmp_path / f"part{i}.jsonl")
-        m = run(replace(scored, output=part, shard=(i, 3)), lm=tiny, embedder=embedder,
-                show_progress=False)
+        m = run(replace(scored, output=part, shard=(i, 3)), lm=tiny, embedder=embedder).manifest
         assert m["counts"]["other-shard"] == 8  # 12 records, 4 owned by each shard
         parts.append(part)
     merged = merge(scored.input, str(tmp_path / "merged.jsonl"), parts[::-1], max_drop=1.0)
@@ -106,8 +105,7 @@ def test_a_shard_may_hold_no_record_and_the_merge_judges_the_whole(tmp_path, tin
     parts = []
     for i in range(12):  # one record per shard, and it fails the gate
         part = str(tmp_path / f"part{i}.jsonl")
-        m = run(replace(every, output=part, shard=(i, 12)), lm=tiny, embedder=embedder,
-                show_progress=False)
+        m = run(replace(every, output=part, shard=(i, 12)), lm=tiny, embedder=embedder).manifest
         assert m["counts"]["dropped"] == 1 and m["verdict"]["ok"]
         parts.append(part)
     with pytest.raises(OutputRefused, match="OUT would hold no record"):

@@ -337,12 +337,14 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
     import sqlite3
     from dataclasses import replace
 
-    from sanitize.config import GateConfig, ParaphraseConfig, SanitizeConfig, SelectConfig
+    from sanitize.config import (GateConfig, ParaphraseConfig, SanitizeConfig, ScoreConfig,
+                                 SelectConfig)
     from sanitize.datafile import read_dataset, write_json, write_jsonl_lines
     from sanitize.merge import merge
     from sanitize.models import load_embedder, load_lm
     from sanitize.pipeline import run
     from sanitize.score import meta_path, score_lines, score_records, scores_meta
+    from sanitize.selection import decide
 
     (servers, folder) = transformers_servers
     (_, base_a), (proc_b, base_b) = servers
@@ -361,15 +363,15 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
                            for i, t in enumerate(texts)))
     cfg = SanitizeConfig(
         input=str(src), output=str(tmp_path / "one.jsonl"),
-        select=SelectConfig(ratio=1.0, dedup=False),
+        score=ScoreConfig(dedup=False), select=SelectConfig(ratio=1.0),
         paraphrase=ParaphraseConfig(backend="openai", api_base=(base_a, base_b), model=folder,
                                     temperature=0.0, candidates=1, concurrency=1, retries=1,
                                     timeout=300, max_new_tokens=48),
         gate=GateConfig(on_fail="keep"), max_drop=1.0)
     lm, embedder = load_lm(None, "cpu"), load_embedder()
     data = read_dataset(str(src))
-    scores = score_records(data.records, cfg.score, cfg.select, lm=lm, embedder=embedder,
-                           show_progress=False)
+    scores = decide(score_records(data.records, cfg.score, lm=lm, embedder=embedder),
+                    cfg.select)
     scores_path = str(tmp_path / "scores.jsonl")
     write_jsonl_lines(scores_path, score_lines(scores))
     write_json(meta_path(scores_path), scores_meta(data, cfg.score))
@@ -398,7 +400,7 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
 
     killer = threading.Thread(target=kill_b_after_the_first_result, daemon=True)
     killer.start()
-    one = run(cfg, lm=lm, embedder=embedder, show_progress=False)
+    one = run(cfg, lm=lm, embedder=embedder).manifest
     finished_at = time.time()
     killer.join(timeout=1)
     assert killed_at, "the second server was never killed"
@@ -413,7 +415,7 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
         part = str(tmp_path / f"part{i}.jsonl")
         survivor = replace(cfg.paraphrase, api_base=base_a)
         run(replace(cfg, output=part, paraphrase=survivor, shard=(i, 2)), lm=lm,
-            embedder=embedder, show_progress=False)
+            embedder=embedder)
         parts.append(part)
     merge(str(src), str(tmp_path / "merged.jsonl"), parts, max_drop=1.0)
     assert (tmp_path / "merged.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()

@@ -39,7 +39,7 @@ def test_example_run_output_is_pinned(tmp_path, tiny):
         score=ScoreConfig(train=TrainConfig(batch_size=4, max_length=512)),
         paraphrase=ParaphraseConfig(backend="echo", candidates=2),
         gate=GateConfig(min_similarity=0.8, on_fail="partial"))
-    manifest = run(cfg, lm=tiny, show_progress=False)
+    manifest = run(cfg, lm=tiny).manifest
     got = {
         "out": _sha((tmp_path / "out.jsonl").read_bytes()),
         "rejected": _sha((tmp_path / "out.jsonl.rejected.jsonl").read_bytes())

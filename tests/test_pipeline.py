@@ -133,8 +133,8 @@ def config(tmp_path, ratio=0.5, on_fail="drop", **kw):
 
     return SanitizeConfig(
         input=str(tmp_path / "in.jsonl"), output=str(tmp_path / "out.jsonl"),
-        score=ScoreConfig(train=TrainConfig(batch_size=4, max_length=64)),
-        select=SelectConfig(ratio=ratio, dedup=False),
+        score=ScoreConfig(train=TrainConfig(batch_size=4, max_length=64), dedup=False),
+        select=SelectConfig(ratio=ratio),
         paraphrase=ParaphraseConfig(backend="echo", candidates=2),
         gate=GateConfig(on_fail=on_fail, min_similarity=0.7, check_facts=False), **kw)
 
@@ -145,8 +145,7 @@ def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkey
     rows = [{"id": f"r{i}", "text": s} for i, s in enumerate(SENTENCES[:8])]
     write_jsonl(tmp_path / "in.jsonl", rows)
     (tmp_path / "in.jsonl").write_text((tmp_path / "in.jsonl").read_text() + "not json\n")
-    m = run(config(tmp_path, skip_invalid=True), lm=tiny, embedder=embedder,
-            show_progress=False)
+    m = run(config(tmp_path, skip_invalid=True), lm=tiny, embedder=embedder).manifest
     out_lines = (tmp_path / "out.jsonl").read_text().splitlines()
     src_lines = (tmp_path / "in.jsonl").read_text().splitlines()
     assert m["counts"] == {"unchanged": 4, "obfuscated": 4, "partial": 0, "dropped": 0,
@@ -168,15 +167,13 @@ def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkey
 
     # A lazy paraphraser: with drop, the originals go to the rejected file, not into OUT ...
     monkeypatch.setenv("SOFT_SANITIZE_ECHO_MODE", "copy")
-    m = run(config(tmp_path, skip_invalid=True, max_drop=1.0), lm=tiny, embedder=embedder,
-            show_progress=False)
+    m = run(config(tmp_path, skip_invalid=True, max_drop=1.0), lm=tiny, embedder=embedder).manifest
     assert m["counts"]["dropped"] == 4 and m["counts"]["obfuscated"] == 0
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
     rejected = (tmp_path / "out.jsonl.rejected.jsonl").read_text().splitlines()
     assert len(rejected) == 4 and all(r in src_lines for r in rejected)
     # ... with keep, they stay in OUT, marked in the manifest.
-    m = run(config(tmp_path, on_fail="keep", skip_invalid=True), lm=tiny, embedder=embedder,
-            show_progress=False)
+    m = run(config(tmp_path, on_fail="keep", skip_invalid=True), lm=tiny, embedder=embedder).manifest
     assert m["counts"]["kept-original"] == 4
     assert (tmp_path / "out.jsonl").read_text().splitlines() == src_lines[:8]
     assert not (tmp_path / "out.jsonl.rejected.jsonl").exists()
@@ -366,19 +363,18 @@ def test_a_gutted_out_is_refused_and_earlier_outputs_stay(tmp_path, tiny, embedd
         path.write_text(text)
     monkeypatch.setenv("SOFT_SANITIZE_ECHO_MODE", "copy")  # every rewrite fails the gate
     with pytest.raises(OutputRefused, match="OUT would hold no record") as refused:
-        run(config(tmp_path, ratio=1.0), lm=tiny, embedder=embedder, show_progress=False)
+        run(config(tmp_path, ratio=1.0), lm=tiny, embedder=embedder).manifest
     verdict = refused.value.manifest["verdict"]
     assert verdict == {"ok": False, "reason": str(refused.value), "records_out": 0,
                        "left_out": 8, "left_out_share": 1.0, "max_drop": 0.5}
     assert refused.value.manifest["counts"]["dropped"] == 8
     with pytest.raises(OutputRefused, match="4 of 8 input records .50%. .* --max-drop 0.25"):
-        run(config(tmp_path, ratio=0.5, max_drop=0.25), lm=tiny, embedder=embedder,
-            show_progress=False)
+        run(config(tmp_path, ratio=0.5, max_drop=0.25), lm=tiny, embedder=embedder).manifest
     for path, text in earlier.items():
         assert path.read_text() == text
     assert not (tmp_path / "out.jsonl.rejected.jsonl").exists()
     # At the limit (4 of 8 = 0.5, not more) the run writes, and says so.
-    m = run(config(tmp_path, ratio=0.5), lm=tiny, embedder=embedder, show_progress=False)
+    m = run(config(tmp_path, ratio=0.5), lm=tiny, embedder=embedder).manifest
     assert m["verdict"]["ok"] and m["verdict"]["left_out"] == 4
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
 
@@ -412,34 +408,35 @@ def test_scores_from_the_score_command_are_reused_and_checked(tmp_path, tiny, em
     from sanitize.datafile import read_dataset, write_json, write_jsonl_lines
     from sanitize.pipeline import run
     from sanitize.score import meta_path, score_lines, score_records, scores_meta
+    from sanitize.selection import decide
 
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
                                         for i, s in enumerate(SENTENCES[:8])])
     cfg = config(tmp_path)
     data = read_dataset(cfg.input)
-    scores = score_records(data.records, cfg.score, cfg.select, lm=tiny, embedder=embedder,
-                           show_progress=False)
+    scores = decide(score_records(data.records, cfg.score, lm=tiny, embedder=embedder),
+                    cfg.select)
     path = str(tmp_path / "scores.jsonl")
     write_jsonl_lines(path, score_lines(scores))  # as `soft-sanitize score` writes them
     write_json(meta_path(path), scores_meta(data, cfg.score))
     monkeypatch.setattr(sanitize.score, "score_records",
                         lambda *a, **k: pytest.fail("the warm-up ran again"))
-    m = run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder, show_progress=False)
+    m = run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder).manifest
     chosen = {s.id for s in scores if s.selected}
     assert {e["id"] for e in m["records"] if e["status"] != "unchanged"} == chosen
-    quarter = replace(cfg, scores_path=path, select=SelectConfig(ratio=0.25, dedup=False))
-    m = run(quarter, lm=tiny, embedder=embedder, show_progress=False)
+    quarter = replace(cfg, scores_path=path, select=SelectConfig(ratio=0.25))
+    m = run(quarter, lm=tiny, embedder=embedder).manifest
     riskiest = {s.id for s in scores if s.rank <= 2}
     assert {e["id"] for e in m["records"] if e["status"] != "unchanged"} == riskiest
 
     other_warm_up = replace(cfg, scores_path=path,
                             score=replace(cfg.score, train=replace(cfg.score.train, epochs=2)))
     with pytest.raises(InputError, match="--epochs 1.0 .now 2"):
-        run(other_warm_up, lm=tiny, embedder=embedder, show_progress=False)
+        run(other_warm_up, lm=tiny, embedder=embedder).manifest
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
                                         for i, s in enumerate(SENTENCES[1:9])])
     with pytest.raises(InputError, match="made from another input"):
-        run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder, show_progress=False)
+        run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder).manifest
     (tmp_path / "scores.jsonl.meta.json").unlink()
     with pytest.raises(InputError, match="cannot tell which input"):
-        run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder, show_progress=False)
+        run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder).manifest

@@ -203,7 +203,7 @@ def embedder():
 def _run(tmp_path, tiny, embedder, **kw):
     from sanitize.pipeline import run
 
-    return run(config(tmp_path, **kw), lm=tiny, embedder=embedder, show_progress=False)
+    return run(config(tmp_path, **kw), lm=tiny, embedder=embedder).manifest
 
 
 def test_outputs_are_no_more_readable_than_the_input(tmp_path, tiny, embedder, monkeypatch):

@@ -12,7 +12,8 @@ import torch
 from sanitize.config import ScoreConfig, SelectConfig, TrainConfig
 from sanitize.errors import InputError
 from sanitize.records import make_record
-from sanitize.score import RecordScore, score_lines, score_records
+from sanitize.score import score_lines, score_records
+from sanitize.selection import RecordScore, decide
 
 SECRET = "the secret code is 4471 and the door opens at noon"
 
@@ -38,18 +39,24 @@ def repeated_dataset(n: int = 40, every: int = 4, seed: int = 0):
     return records_from(objs)
 
 
-def fast_cfg(score: str = "loss", **train) -> ScoreConfig:
+def fast_cfg(score: str = "loss", dedup: bool = False, similarity: float = 0.95,
+             **train) -> ScoreConfig:
     # A high learning rate makes one epoch on a 2-layer random model learn something.
     t = dict(epochs=1, learning_rate=1e-2, batch_size=4, max_length=128)
     t.update(train)
-    return ScoreConfig(score=score, train=TrainConfig(**t))
+    return ScoreConfig(score=score, train=TrainConfig(**t), dedup=dedup,
+                       near_duplicate_similarity=similarity)
+
+
+def score_and_select(records, cfg: ScoreConfig, sel: SelectConfig | None = None, **kw):
+    """The scoring step, then the selection step, as the pipeline runs them."""
+    return decide(score_records(records, cfg, **kw), sel or SelectConfig())
 
 
 @pytest.mark.parametrize("score", ["loss", "loss-drop"])
 def test_repeated_record_ranks_riskiest(tiny, score):
     recs = repeated_dataset()
-    out = score_records(recs, fast_cfg(score), SelectConfig(ratio=0.25, dedup=False), lm=tiny,
-                        show_progress=False)
+    out = score_and_select(recs, fast_cfg(score), SelectConfig(ratio=0.25), lm=tiny)
     repeated_ranks = sorted(s.rank for s in out if int(s.id[1:]) % 4 == 0)
     assert repeated_ranks == list(range(1, 11))
     assert all(s.selected == (s.rank <= 10) for s in out)
@@ -59,8 +66,8 @@ def test_repeated_record_ranks_riskiest(tiny, score):
 def test_exact_copies_form_one_group_selected_together(tiny):
     recs = repeated_dataset()
     # ratio 0.05 of 40 = 2 records, but the riskiest record has 9 copies: all 10 go.
-    out = score_records(recs, fast_cfg(), SelectConfig(ratio=0.05, near_duplicate_similarity=1.0),
-                        lm=tiny, embedder=_NoEmbedder(), show_progress=False)
+    out = score_and_select(recs, fast_cfg(dedup=True, similarity=1.0),
+                           SelectConfig(ratio=0.05), lm=tiny, embedder=_NoEmbedder())
     copies = [s for s in out if int(s.id[1:]) % 4 == 0]
     assert {s.group for s in copies} == {"dup1"}
     assert all(s.selected for s in copies)
@@ -85,8 +92,7 @@ def test_output_in_input_order_and_base_model_untouched(tiny):
 
     before = {k: v.clone() for k, v in tiny.model.state_dict().items()}
     recs = repeated_dataset(n=12)
-    out = score_records(recs, fast_cfg(), SelectConfig(ratio=0.5, dedup=False), lm=tiny,
-                        show_progress=False)
+    out = score_and_select(recs, fast_cfg(), SelectConfig(ratio=0.5), lm=tiny)
     assert [s.id for s in out] == [r.id for r in recs]
     assert [s.line_no for s in out] == list(range(1, 13))
     assert sorted(s.rank for s in out) == list(range(1, 13))
@@ -98,18 +104,18 @@ def test_scores_are_deterministic(tiny):
     from sanitize.testing import tiny_lm
 
     recs = repeated_dataset(n=12)
-    cfg, sel = fast_cfg("loss-drop"), SelectConfig(ratio=0.5, dedup=False)
-    a = score_records(recs, cfg, sel, lm=tiny, show_progress=False)
-    b = score_records(recs, cfg, sel, lm=tiny_lm(), show_progress=False)
+    cfg, sel = fast_cfg("loss-drop"), SelectConfig(ratio=0.5)
+    a = score_and_select(recs, cfg, sel, lm=tiny)
+    b = score_and_select(recs, cfg, sel, lm=tiny_lm())
     assert a == b
 
 
 def test_risk_definitions(tiny):
     recs = repeated_dataset(n=8)
-    sel = SelectConfig(ratio=0.5, dedup=False)
-    for s in score_records(recs, fast_cfg("loss"), sel, lm=tiny, show_progress=False):
+    sel = SelectConfig(ratio=0.5)
+    for s in score_and_select(recs, fast_cfg("loss"), sel, lm=tiny):
         assert s.risk == -s.loss_after
-    for s in score_records(recs, fast_cfg("loss-drop"), sel, lm=tiny, show_progress=False):
+    for s in score_and_select(recs, fast_cfg("loss-drop"), sel, lm=tiny):
         assert s.risk == s.loss_before - s.loss_after
 
 
@@ -141,8 +147,7 @@ def test_token_counts_for_every_schema(tiny):
     recs = records_from([o for o, _, _ in SCHEMAS])
     assert [r.fmt for r in recs] == ["text", "prompt-completion", "messages", "sharegpt",
                                      "alpaca", "prompt-completion", "messages"]
-    out = score_records(recs, fast_cfg(), SelectConfig(ratio=0.5, dedup=False), lm=tiny,
-                        show_progress=False)
+    out = score_and_select(recs, fast_cfg(), SelectConfig(ratio=0.5), lm=tiny)
     assert [(s.tokens, s.trainable_tokens) for s in out] == [(t, k) for _, t, k in SCHEMAS]
     assert not any(s.truncated for s in out)
     assert all(math.isfinite(s.loss_before) and math.isfinite(s.loss_after) for s in out)
@@ -150,8 +155,8 @@ def test_token_counts_for_every_schema(tiny):
 
 def test_truncation_is_reported(tiny):
     recs = records_from([{"text": "hello world"}, {"text": "hi"}])
-    out = score_records(recs, fast_cfg(max_length=4), SelectConfig(ratio=0.5, dedup=False),
-                        lm=tiny, show_progress=False)
+    out = score_and_select(recs, fast_cfg(max_length=4), SelectConfig(ratio=0.5),
+                        lm=tiny)
     assert [(s.tokens, s.truncated, s.trainable_tokens) for s in out] == [(4, True, 4),
                                                                            (3, False, 3)]
 
@@ -161,8 +166,8 @@ def test_no_trainable_token_after_truncation_names_file_and_line(tiny):
                          {"messages": [{"role": "user", "content": "x" * 40},
                                        {"role": "assistant", "content": "y"}]}], "in.jsonl")
     with pytest.raises(InputError, match=r"^in\.jsonl:2: .*no trainable token"):
-        score_records(recs, fast_cfg(max_length=16), SelectConfig(dedup=False), lm=tiny,
-                      source_path="in.jsonl", show_progress=False)
+        score_and_select(recs, fast_cfg(max_length=16), SelectConfig(), lm=tiny,
+                      source_path="in.jsonl")
 
 
 def test_half_precision_model_still_learns(tiny):
@@ -172,8 +177,7 @@ def test_half_precision_model_still_learns(tiny):
 
     tiny.model.to(torch.bfloat16)
     recs = repeated_dataset(n=16)
-    out = score_records(recs, fast_cfg(learning_rate=1e-3), SelectConfig(dedup=False), lm=tiny,
-                        show_progress=False)
+    out = score_and_select(recs, fast_cfg(learning_rate=1e-3), SelectConfig(), lm=tiny)
     assert next(tiny.model.parameters()).dtype == torch.bfloat16  # caller's model untouched
     assert all(s.loss_after < s.loss_before - 0.1 for s in out)
 
@@ -308,8 +312,8 @@ def test_real_model_on_mimir_slice(shared_data, tmp_path, capsys):
     from sanitize.models import load_lm
 
     cfg = ScoreConfig(train=TrainConfig(max_length=160, batch_size=4, seed=3, device="cpu"))
-    again = score_records(read_dataset(str(src)).records, cfg, SelectConfig(ratio=0.25),
-                          lm=load_lm(None, device="cpu"), show_progress=False)
+    again = score_and_select(read_dataset(str(src)).records, cfg, SelectConfig(ratio=0.25),
+                          lm=load_lm(None, device="cpu"))
     assert [json.loads(json.dumps(s.__dict__)) for s in again] == rows
 
 

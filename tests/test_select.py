@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from sanitize.config import SelectConfig
+from sanitize.config import ScoreConfig, SelectConfig
 from sanitize.errors import InputError, SanitizeError
 from sanitize.selection import rank_order, ranks, select, target_count
 
@@ -19,7 +19,7 @@ def picked(flags):
 @pytest.mark.parametrize("ratio,expected", [(0.0, 0), (1.0, 10), (0.5, 5), (0.3, 3), (0.31, 4),
                                             (0.01, 1)])
 def test_ratio_counts_are_exact(ratio, expected):
-    assert sum(select(RISKS, SelectConfig(ratio=ratio, dedup=False))) == expected
+    assert sum(select(RISKS, SelectConfig(ratio=ratio))) == expected
 
 
 def test_top_ratio_is_the_riskiest():
@@ -84,7 +84,10 @@ def test_threshold_selects_at_or_above_and_expands_groups():
 def test_bad_config_is_refused_when_built(kwargs):
     """Before any expensive stage: the config checks itself (NaN fails every comparison)."""
     with pytest.raises(InputError):
-        SelectConfig(**kwargs)
+        if "near_duplicate_similarity" in kwargs:  # grouping is scoring's
+            ScoreConfig(**kwargs)
+        else:
+            SelectConfig(**kwargs)
 
 
 def test_non_finite_risk_fails_loudly():

@@ -37,11 +37,11 @@ def run_on(tmp_path, src, out, tiny, embedder, **kw):
 
     cfg = SanitizeConfig(
         input=str(src), output=str(out),
-        score=ScoreConfig(train=TrainConfig(batch_size=4, max_length=64)),
-        select=SelectConfig(ratio=0.5, dedup=False),
+        score=ScoreConfig(train=TrainConfig(batch_size=4, max_length=64), dedup=False),
+        select=SelectConfig(ratio=0.5),
         paraphrase=ParaphraseConfig(backend="echo", candidates=1),
         gate=GateConfig(min_similarity=0.5, check_facts=False, on_fail="keep"), **kw)
-    return run(cfg, lm=tiny, embedder=embedder, show_progress=False)
+    return run(cfg, lm=tiny, embedder=embedder).manifest
 
 
 @pytest.fixture(scope="module")

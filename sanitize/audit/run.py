@@ -431,8 +431,8 @@ def split_holdout(cfg: AuditConfig, log: Log) -> tuple[AuditConfig, list[str]]:
     log(f"holdout split: {len(order) - n_hold} members, {n_hold} non-members (seed {cfg.seed})")
     scfg = replace(cfg.sanitize, input=str(members_path), output=str(protected_path))
     log("sanitizing the member part with the main command's settings")
-    manifest = pipeline.run(scfg, log=log)
-    statuses = {k: v for k, v in manifest.get("counts", {}).items() if v}
+    protection = pipeline.run(scfg, log=log)
+    statuses = {k: v for k, v in protection.manifest["counts"].items() if v}
     notes = [f"--holdout-fraction {cfg.holdout_fraction}: {len(order) - n_hold} members "
              f"({members_path.name}) and {n_hold} non-members ({hold_path.name}), seed "
              f"{cfg.seed}; members sanitized into {protected_path.name} (manifest beside it)"

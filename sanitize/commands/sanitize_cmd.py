@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..cli_common import (config_file, config_option, console, emit_manifest_summary,
-                          json_option, score_select_configs, scoring_options)
+                          json_option, rich_progress, score_select_configs, scoring_options)
 from ..config import GateConfig, ParaphraseConfig, SanitizeConfig
 from ..errors import OutputRefused
 
@@ -166,25 +166,26 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
     check_outputs({"--config": config_file()}, paths,  # the pipeline checks the rest
                   folders=("OUT",) if out_kind(cfg) == "hf" else ())
     try:
-        result = run(cfg, log=lambda m: console.print(m, markup=False, highlight=False))
+        protection = run(cfg, log=lambda m: console.print(m, markup=False, highlight=False),
+                         progress=rich_progress)
     except OutputRefused as refused:  # --json still reports the counts and the verdict
         if as_json:
             emit_manifest_summary(refused.manifest)
         raise
+    result = protection.manifest
     if as_json:
         emit_manifest_summary(result)
         return
-    c = result["counts"]
+    c = protection.counts
     written = [("stdout" if o["path"] == "-" else o["path"]) for o in result["outputs"].values()]
     where = "dry run: nothing written" if dry_run else \
         f"wrote {', '.join(written + [paths['the manifest']])}"
     console.print(
-        f"{c['obfuscated']} obfuscated, {c['partial']} partial, {c['unchanged']} unchanged, "
-        f"{c['dropped']} dropped, "
-        f"{c['kept-original']} kept original, {c['rejected-invalid']} invalid "
-        f"({result['input']['records']} in); {where} in {result['seconds']} s",
+        f"{c.obfuscated} obfuscated, {c.partial} partial, {c.unchanged} unchanged, "
+        f"{c.dropped} dropped, {c.kept_original} kept original, {c.rejected_invalid} invalid "
+        f"({c.total} in); {where} in {result['seconds']} s",
         markup=False, highlight=False)
-    if c["dropped"] and not dry_run:
+    if c.dropped and not dry_run:
         console.print(f"dropped records are in {paths['the rejected-records file']} (original "
                       "text, not for training)", markup=False, highlight=False)
 

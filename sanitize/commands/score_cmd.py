@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from ..cli_common import (config_file, config_option, console, emit_json, json_option,
-                          score_select_configs, scoring_options)
+                          rich_progress, score_select_configs, scoring_options)
 
 
 @click.command("score")
@@ -33,13 +33,15 @@ def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
     from ..datafile import Outputs, dump_json, read_dataset, write_lines
     from ..paths import check_outputs, private_mode
     from ..score import meta_path, score_lines, score_records, scores_meta
+    from ..selection import decide
 
     started = time.perf_counter()
     meta = None if scores_out == "-" else meta_path(scores_out)
     check_outputs({"IN": input_path, "--config": config_file()},
                   {"SCORES_OUT": scores_out, "SCORES_OUT's provenance file": meta})
     data = read_dataset(input_path, fmt, skip_invalid)
-    scores = score_records(data.records, cfg, sel, source_path=input_path, show_progress=True)
+    scores = decide(score_records(data.records, cfg, source_path=input_path,
+                                  progress=rich_progress), sel)
     # The scores and their provenance (what `soft-sanitize IN OUT --scores` checks before
     # reusing them) appear together or not at all.
     with Outputs(private_mode(input_path)) as outs:
@@ -69,8 +71,8 @@ def _summary(data, scores, cfg, sel, out, sha, seconds) -> dict:
         "duplicate_groups": len(groups),
         "records_in_groups": sum(s.group is not None for s in scores),
         "score": cfg.score, "ratio": None if sel.threshold is not None else sel.ratio,
-        "threshold": sel.threshold, "dedup": sel.dedup,
-        "near_duplicate_similarity": sel.near_duplicate_similarity,
+        "threshold": sel.threshold, "dedup": cfg.dedup,
+        "near_duplicate_similarity": cfg.near_duplicate_similarity,
         "train": asdict(cfg.train), "model": cfg.model or "embedded",
         "seconds": round(seconds, 1),
     }
