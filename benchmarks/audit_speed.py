@@ -60,8 +60,8 @@ def main() -> int:
     ap.add_argument("--json", help="write the figures here too")
     args = ap.parse_args()
 
-    from sanitize.audit.config import ALL_ATTACKS, AuditConfig
-    from sanitize.audit.run import run
+    from sanitize.auditing.config import ALL_ATTACKS, AuditConfig
+    from sanitize.auditing.run import run
     from sanitize.config import TrainConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="audit-speed-"))

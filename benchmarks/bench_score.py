@@ -1,7 +1,7 @@
 """Throughput of the score stage: warm-up training and per-record scoring, in tokens/s.
 
 Prints, for the same records and tokens:
-- ours: `sanitize.score.warm_up` and `sanitize.score.record_losses` (what `soft-sanitize score`
+- ours: `sanitize.scoring.warm_up` and `sanitize.scoring.record_losses` (what `soft-sanitize score`
   runs: length buckets, masks, progress callbacks);
 - plain: a bare PyTorch loop (AdamW steps / a forward plus cross-entropy), the floor to beat;
 - bound: the FLOP-bound time, 6 * params * tokens for training and 2 * params * tokens for
@@ -93,7 +93,7 @@ def main() -> None:
     from sanitize.config import ScoreConfig, TrainConfig
     from sanitize.models import load_lm
     from sanitize.records import make_record
-    from sanitize.score import encode_records, record_losses, warm_up
+    from sanitize.scoring import encode_records, record_losses, warm_up
 
     lm = load_lm(None, device="cpu")
     objs = [{"text": t} for t in texts(args.records)]

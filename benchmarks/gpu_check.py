@@ -79,12 +79,12 @@ def spearman(a, b) -> float:
 
 
 def run_device(device: str, model: str, data: dict[str, Path], work: Path) -> dict:
-    from sanitize.audit.config import AttackConfig, AuditConfig
-    from sanitize.audit.run import run as run_audit
+    from sanitize.auditing.config import AttackConfig, AuditConfig
+    from sanitize.auditing.run import run as run_audit
     from sanitize.config import (GateConfig, ParaphraseConfig, SanitizeConfig, ScoreConfig,
                                  SelectConfig, TrainConfig)
     from sanitize.pipeline import run
-    from sanitize.score import score_records
+    from sanitize.scoring import score_records
     from sanitize.datafile import read_dataset
     from sanitize.models import load_lm
 

@@ -54,7 +54,7 @@ def main() -> None:
     from sanitize.config import ScoreConfig, TrainConfig
     from sanitize.datafile import read_dataset
     from sanitize.models import load_lm
-    from sanitize.score import encode_records, record_losses, score_records
+    from sanitize.scoring import encode_records, record_losses, score_records
     from sanitize.train import fine_tune
 
     started = time.perf_counter()

@@ -232,16 +232,16 @@ def make_split(domain: str, n_mem: int, n_non: int, n_val: int, seed: int,
 
 def warmup_scores(records: list, base, score_cfg) -> list[dict]:
     """SOFT steps 1-2 once per domain: per-record risk and duplicate group, in member order,
-    from `sanitize.score.score_records` (it warms up a deep copy; the shared base model is
+    from `sanitize.scoring.score_records` (it warms up a deep copy; the shared base model is
     never modified)."""
     from sanitize.models import load_embedder
-    from sanitize.score import score_records
+    from sanitize.scoring import score_records
 
     got = score_records(records, score_cfg, lm=base, embedder=load_embedder(device="cpu"))
     return [{"id": s.id, "risk": float(s.risk), "group": s.group,
              "loss_before": _f(s.loss_before), "loss_after": _f(s.loss_after),
              "tokens": s.tokens, "truncated": s.truncated,
-             "scorer": "sanitize.score.score_records"} for s in got]
+             "scorer": "sanitize.scoring.score_records"} for s in got]
 
 
 def _f(x):
@@ -291,7 +291,7 @@ def gate_failures(outcomes) -> dict[str, int]:
 def make_attacker(acfg, ts, tok, base_model, ppl_encoded, cache=None):
     """One target at a time against the domain's shared text set; one StatsCache shared by the
     cheap and the full attacker, so base-model statistics are computed once per domain."""
-    from sanitize.audit.run import Attacker
+    from sanitize.auditing.run import Attacker
 
     return Attacker(acfg, ts, tok, base_model, "base", ppl_encoded, lambda m: log("    " + m),
                     cache=cache, spv_heldout=ppl_encoded)
@@ -312,7 +312,7 @@ def metrics_json(res) -> dict:
 
 def strongest(attacks: dict) -> str | None:
     """The attack farthest from 0.5 either way: the audit's own verdict (metrics.leakage)."""
-    from sanitize.audit.metrics import leakage
+    from sanitize.auditing.metrics import leakage
 
     ok = {k: v for k, v in attacks.items() if v.get("auc") is not None}
     return max(ok, key=lambda k: leakage(ok[k]["auc"])) if ok else None
@@ -428,7 +428,7 @@ class DomainRun:
 
     def attacker(self, full: bool = False):
         if self._attacker is None:
-            from sanitize.audit.features import build_textset
+            from sanitize.auditing.features import build_textset
             from sanitize.encoding import encode_records
             from sanitize.datafile import Dataset
 
@@ -704,7 +704,7 @@ def best_soft(results: dict) -> str | None:
         return None
 
     def auc(v):  # the strongest attack's leakage, 0.5 + |AUC - 0.5|
-        from sanitize.audit.metrics import leakage
+        from sanitize.auditing.metrics import leakage
 
         a = v["attacks"]
         return leakage(a[strongest(a)]["auc"])
@@ -1058,7 +1058,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _run(args: argparse.Namespace, argv: list[str], settings: list[Setting]) -> dict:
-    from sanitize.audit.config import AttackConfig, AuditConfig
+    from sanitize.auditing.config import AttackConfig, AuditConfig
     from sanitize.config import GateConfig, ParaphraseConfig, ScoreConfig, TrainConfig
 
     # max_length is set per domain (DomainRun); this one is only the template.

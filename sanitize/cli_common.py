@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterator
 import click
 from rich.console import Console
 
-from .config import ScoreConfig, SelectConfig, TrainConfig, load_toml
+from .config import (Method, ScoreConfig, ScoreKind, SelectConfig, TrainConfig, choices,
+                     load_toml)
 from .records import FORMAT_NAMES
 
 console = Console(stderr=True)
@@ -43,15 +44,20 @@ def _load_config(ctx: click.Context, _param, value):
     section = data.get(ctx.info_name, {}) if isinstance(data.get(ctx.info_name), dict) else {}
     flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
     flat.update(section)
-    params = {p.name: p for p in ctx.command.params}
+    # A key is an option's flag name (`score`, `min-similarity`) or its parameter name
+    # (`score_kind`, `min_similarity`); dashes and underscores are the same.
+    params = {}
+    for p in ctx.command.params:
+        for alias in [p.name, *(o.lstrip("-") for o in getattr(p, "opts", []))]:
+            params[alias.replace("-", "_")] = p
     defaults = {}
     for key, val in flat.items():
-        name = key.replace("-", "_")
-        if name not in params:
+        param = params.get(key.replace("-", "_"))
+        if param is None:
             raise click.BadParameter(f"unknown option {key!r} in {value}", param_hint="--config")
-        if getattr(params[name], "multiple", False) and isinstance(val, str):
+        if getattr(param, "multiple", False) and isinstance(val, str):
             val = [val]  # `api_base = "http://..."` means one endpoint, not its characters
-        defaults[name] = val
+        defaults[param.name] = val
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
 
@@ -77,7 +83,7 @@ def train_options(f):
     opts = [
         click.option("--epochs", type=float, default=1.0, show_default=True,
                      help="Fine-tuning epochs (the SOFT warm-up is about one)."),
-        click.option("--method", type=click.Choice(["full", "lora"]), default="full",
+        click.option("--method", type=click.Choice(choices(Method)), default="full",
                      show_default=True, help="Full fine-tuning or LoRA (peft)."),
         click.option("--lr", "learning_rate", type=float, default=None,
                      help="Learning rate [default: 5e-5 full, 2e-4 LoRA]."),
@@ -121,7 +127,7 @@ def scoring_options(f):
         click.option("--model", default=None,
                      help="Proxy LM for scoring: a local HF folder or .gguf "
                           "[default: embedded SmolLM2-135M]."),
-        click.option("--score", "score_kind", type=click.Choice(["loss", "loss-drop"]),
+        click.option("--score", "score_kind", type=click.Choice(choices(ScoreKind)),
                      default=ScoreConfig.score, show_default=True,
                      help="loss: low post-warm-up loss is risky (the paper); loss-drop: base "
                           "loss minus post-warm-up loss. See docs/scoring.md."),

@@ -8,7 +8,7 @@ import math
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -16,6 +16,28 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import InputError
+
+
+# The choice registries: configs validate against them and the CLI's choice lists come from
+# them (`choices`). The paraphrase backends' registry (paraphrase.BACKENDS) must match
+# BackendName; tests/test_config.py holds them together.
+Method = Literal["full", "lora"]
+ScoreKind = Literal["loss", "loss-drop"]
+BackendName = Literal["local", "openai", "vllm", "echo"]
+ContentType = Literal["auto", "text", "code", "chat"]
+Pick = Literal["first", "most-changed"]
+OnFail = Literal["drop", "keep", "partial"]
+OutputFormat = Literal["auto", "jsonl", "parquet", "hf"]
+
+
+def choices(kind) -> tuple[str, ...]:
+    """The values of a Literal choice type, in order."""
+    return get_args(kind)
+
+
+def _check_choice(value, kind, option: str) -> None:
+    names = choices(kind)
+    _check(value in names, option, value, ", ".join(names[:-1]) + " or " + names[-1])
 
 
 def _check(ok: bool, option: str, value, want: str) -> None:
@@ -34,7 +56,7 @@ class TrainConfig:
     """A short causal-LM fine-tune: the SOFT warm-up, and the audit's target models."""
 
     epochs: float = 1.0
-    method: str = "full"  # "full" or "lora"
+    method: Method = "full"
     learning_rate: float | None = None  # None: 5e-5 for full, 2e-4 for LoRA
     batch_size: int = 8
     grad_accum: int = 1
@@ -47,7 +69,7 @@ class TrainConfig:
 
     def __post_init__(self):
         _check(_finite(self.epochs) and self.epochs > 0, "--epochs", self.epochs, "above 0")
-        _check(self.method in ("full", "lora"), "--method", self.method, "full or lora")
+        _check_choice(self.method, Method, "--method")
         _check(self.learning_rate is None or (_finite(self.learning_rate)
                                               and self.learning_rate > 0),
                "--lr", self.learning_rate, "a number above 0")
@@ -70,7 +92,7 @@ class ScoreConfig:
     # "loss" (the paper) or "loss-drop" (base-calibrated). "loss" by measurement: its top set
     # lowered the LOSS attack's AUC far more, and neither beat random on the reference attack
     # at the sizes we could run (docs/scoring.md).
-    score: str = "loss"
+    score: ScoreKind = "loss"
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int | None = None  # None: batching.EVAL_BATCH for the device
     # Duplicate groups (dedup.py): a group is selected or left whole, since one surviving copy
@@ -79,7 +101,7 @@ class ScoreConfig:
     near_duplicate_similarity: float = 0.95  # embedding cosine that makes two records one group
 
     def __post_init__(self):
-        _check(self.score in ("loss", "loss-drop"), "--score", self.score, "loss or loss-drop")
+        _check_choice(self.score, ScoreKind, "--score")
         _check(_finite(self.near_duplicate_similarity)
                and 0 < self.near_duplicate_similarity <= 1, "--near-dup-similarity",
                self.near_duplicate_similarity, "in (0, 1]")
@@ -106,7 +128,7 @@ class SelectConfig:
 class ParaphraseConfig:
     """How selected segments are rewritten (SOFT step 4)."""
 
-    backend: str = "local"  # local | openai | vllm | echo
+    backend: BackendName = "local"
     model: str | None = None  # local/vllm model; openai: --paraphrase-model
     api_base: str | tuple[str, ...] | None = None  # one endpoint or a pool of replicas
     api_key_env: str = "OPENAI_API_KEY"
@@ -120,7 +142,7 @@ class ParaphraseConfig:
     retries: int = 4
     prompt_file: str | None = None
     prompt_dir: str | None = None  # a folder of text.md/code.md/chat.md (prompts/oneshot, ...)
-    content_type: str = "auto"  # auto | text | code | chat
+    content_type: ContentType = "auto"
     fields: str = "trainable"  # "trainable" or "all"
     seed: int = 0
     # Decoding against copies and loops (paraphrase/decoding.py; local backend).
@@ -129,7 +151,7 @@ class ParaphraseConfig:
     repetition_penalty: float = 1.0
     # Which passing candidate wins: the first, or (generating every candidate) the one that
     # changes the wording most (lowest overlap with the original).
-    pick: str = "first"
+    pick: Pick = "first"
     chunk_words: int = 120  # longest text piece sent to the paraphraser (paraphrase/chunks.py)
 
     def __post_init__(self):
@@ -143,15 +165,14 @@ class ParaphraseConfig:
             _check(value >= 1, option, value, "at least 1")
         _check(_finite(self.timeout) and self.timeout > 0, "--timeout", self.timeout, "above 0")
         _check(self.retries >= 0, "--retries", self.retries, "0 or more")
-        _check(self.content_type in ("auto", "text", "code", "chat"), "--content-type",
-               self.content_type, "auto, text, code or chat")
+        _check_choice(self.backend, BackendName, "--paraphraser")
+        _check_choice(self.content_type, ContentType, "--content-type")
         _check(self.block_ngrams == 0 or self.block_ngrams >= 2, "--block-ngrams",
                self.block_ngrams, "0 (off) or at least 2")
         _check(self.no_repeat_ngram >= 0, "--no-repeat-ngram", self.no_repeat_ngram, "0 or more")
         _check(_finite(self.repetition_penalty) and self.repetition_penalty > 0,
                "--repetition-penalty", self.repetition_penalty, "above 0")
-        _check(self.pick in ("first", "most-changed"), "--pick", self.pick,
-               "first or most-changed")
+        _check_choice(self.pick, Pick, "--pick")
         _check(self.chunk_words >= 8, "--chunk-words", self.chunk_words, "at least 8")
 
 
@@ -170,7 +191,7 @@ class GateConfig:
     # Numbers, negations and names kept, none invented (fidelity.py): a rewrite that flips a
     # "yes" to a "no" embeds almost like the original, so similarity alone lets it through.
     check_facts: bool = True
-    on_fail: str = "drop"  # drop | keep | partial (see obfuscate._cut_failed_chunks)
+    on_fail: OnFail = "drop"  # partial: see obfuscate._cut_failed_chunks
 
     def __post_init__(self):
         _check(_finite(self.min_similarity) and -1 <= self.min_similarity <= 1,
@@ -182,8 +203,7 @@ class GateConfig:
                and 0 <= self.min_length_ratio <= self.max_length_ratio,
                "--min-length-ratio/--max-length-ratio",
                (self.min_length_ratio, self.max_length_ratio), "finite with min <= max")
-        _check(self.on_fail in ("drop", "keep", "partial"), "--on-fail", self.on_fail,
-               "drop, keep or partial")
+        _check_choice(self.on_fail, OnFail, "--on-fail")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -202,13 +222,16 @@ def updated(cfg, **changes):
     return replace(cfg, **{k: v for k, v in changes.items() if v is not None and k in names})
 
 
+MEMORY = "<memory>"  # names in-memory records in errors and the manifest
+
+
 @dataclass(frozen=True)
 class SanitizeConfig:
     """The whole `soft-sanitize IN OUT` run: read -> score -> select -> paraphrase -> gate ->
     write. `sanitize.pipeline.run(cfg)` executes it; the audit's holdout mode reuses it."""
 
-    input: str
-    output: str
+    input: str = MEMORY  # a path; MEMORY when the records come from a caller (sanitize.protect)
+    output: str = MEMORY
     fmt: str = "auto"
     skip_invalid: bool = False
     score: ScoreConfig = field(default_factory=ScoreConfig)
@@ -223,7 +246,7 @@ class SanitizeConfig:
     # run writes nothing and exits 1. Drops are bounded by --ratio, so 0.5 fails only a run
     # that lost at least half its data (a high ratio with a paraphraser that fails most).
     max_drop: float = 0.5
-    output_format: str = "auto"  # auto (by OUT's name) | jsonl | parquet | hf (tabular.py)
+    output_format: OutputFormat = "auto"  # auto: by OUT's name (tabular.py)
     shard: tuple[int, int] | None = None  # (i, N): rewrite only shard i of N (merge.py)
     dry_run: bool = False  # echo paraphraser; no model generation
     verbose: bool = False  # only then may record text reach logs
@@ -231,8 +254,7 @@ class SanitizeConfig:
     def __post_init__(self):
         _check(_finite(self.max_drop) and 0 <= self.max_drop <= 1, "--max-drop", self.max_drop,
                "between 0 and 1")
-        _check(self.output_format in ("auto", "jsonl", "parquet", "hf"), "--output-format",
-               self.output_format, "auto, jsonl, parquet or hf")
+        _check_choice(self.output_format, OutputFormat, "--output-format")
         if self.shard is not None:
             i, n = self.shard
             _check(n >= 1 and 0 <= i < n, "--shard", f"{i}/{n}", "i/N with 0 <= i < N")

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterable
 
 from .errors import InputError
 from .records import (
@@ -124,9 +124,12 @@ def _parse_json(raw: str) -> tuple[object, str | None]:
     return data, None
 
 
-def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Dataset:
+def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False,
+                 rows: Iterable[dict] | None = None) -> Dataset:
     """Parse and validate a fine-tuning file: JSONL (optionally gzipped, `-` for stdin), or a
     Parquet file or Hugging Face `save_to_disk` folder (tabular.py: one row, one record).
+    `rows`: records already in memory (dicts, row n as line n), validated the same way;
+    `path` then only names them in errors and the manifest.
 
     The format is detected once per file from the first valid object (`fmt="auto"`) and every
     record must then match it. Bad lines raise InputError naming file and line, unless
@@ -173,8 +176,19 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False) -> Da
         seen_ids[rec.id] = n
         records.append(rec)
 
-    kind = tabular.table_kind(path)
-    if kind:
+    kind = None if rows is not None else tabular.table_kind(path)
+    if rows is not None:
+        digest = hashlib.sha256()
+        for n, row in enumerate(rows, start=1):
+            try:
+                raw = json.dumps(row, ensure_ascii=False)
+            except (TypeError, ValueError) as exc:  # a value JSON cannot hold
+                fail(n, f"not JSON-serializable: {exc}", repr(type(row)))
+                continue
+            digest.update(raw.encode("utf-8") + b"\n")
+            accept(n, raw, row)
+        table, sha, blank, newline = None, digest.hexdigest(), 0, "\n"
+    elif kind:
         table = tabular.read_table(path, kind)
         for n, row in enumerate(table.rows, start=1):
             accept(n, json.dumps(row, ensure_ascii=False), row)

@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 
 from . import manifest, tabular
-from . import score as scoring  # called through the module: tests replace its functions
+from . import scoring  # called through the module: tests replace its functions
 from .cache import Cache
 from .config import SanitizeConfig
 from .datafile import Dataset, Outputs, dump_json, read_dataset, sidecar, write_lines

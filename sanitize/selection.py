@@ -19,7 +19,7 @@ from .config import SelectConfig
 from .errors import SanitizeError
 
 if TYPE_CHECKING:
-    from .score import Risk
+    from .scoring import Risk
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from sanitize.audit.attacks import (MinK, MinKPlusPlus, lowest_k_mean, make_attacks,
+from sanitize.auditing.attacks import (MinK, MinKPlusPlus, lowest_k_mean, make_attacks,
                                     out_of_fold, run_attacks)
-from sanitize.audit.features import (Features, StatsCache, build_textset, copies_nll,
+from sanitize.auditing.features import (Features, StatsCache, build_textset, copies_nll,
                                      lowercase_stats, nll)
-from sanitize.audit.metrics import evaluate, roc_auc
-from sanitize.audit.perturb import refill_perturbations
-from sanitize.audit.spv import self_prompt_reference, self_prompts, variation
+from sanitize.auditing.metrics import evaluate, roc_auc
+from sanitize.auditing.perturb import refill_perturbations
+from sanitize.auditing.spv import self_prompt_reference, self_prompts, variation
 from sanitize.config import TrainConfig
 from sanitize.encoding import Encoded, encode_records
 from sanitize.errors import InputError
@@ -90,7 +90,7 @@ def test_ensemble_on_pure_noise_stays_near_chance():
     (ens,) = make_attacks(["ensemble"])
     oof = ens.score(f)
     assert roc_auc(oof, labels) < 0.75
-    from sanitize.audit.attacks import logistic_fit_predict
+    from sanitize.auditing.attacks import logistic_fit_predict
     X = np.column_stack(list(f.prior_scores.values()))
     assert roc_auc(logistic_fit_predict(X, labels, X), labels) > 0.9  # what in-sample would say
 
@@ -248,7 +248,7 @@ def test_stats_cache_reuses_results(memorised, monkeypatch):
     lm, base, _, ts, _ = memorised
     cache = StatsCache()
     first = cache.stats("b", base, ts.encoded, lm.tokenizer.pad_token_id)
-    import sanitize.audit.features as feat
+    import sanitize.auditing.features as feat
     monkeypatch.setattr(feat, "token_stats", lambda *a, **k: pytest.fail("recomputed"))
     again = cache.stats("b", base, ts.encoded, lm.tokenizer.pad_token_id)
     assert all(x is y for x, y in zip(first, again))

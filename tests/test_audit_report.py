@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from sanitize.audit.config import AuditConfig
-from sanitize.audit.metrics import evaluate
-from sanitize.audit.report import SCHEMA, exposure, headline, write_reports
-from sanitize.audit.run import AuditResult, ModelResult
+from sanitize.auditing.config import AuditConfig
+from sanitize.auditing.metrics import evaluate
+from sanitize.auditing.report import SCHEMA, exposure, headline, write_reports
+from sanitize.auditing.run import AuditResult, ModelResult
 from sanitize.cli import main
 
 SECRET_WORDS = ["zanzibar", "quokka", "xylophone", "pemberton", "ulaanbaatar", "kumquat"]
@@ -236,31 +236,37 @@ def test_holdout_fraction_splits_sanitizes_and_compares(tiny_folder, tmp_path, c
     assert "--holdout-fraction" in report["notes"][0]
 
 
-def test_holdout_sanitize_settings_from_toml_then_flags(tmp_path):
-    from sanitize.audit.config import sanitize_config_for_holdout
+def test_holdout_sanitize_settings_from_the_main_commands_config_then_flags(tmp_path):
+    """--sanitize-config is the main command's --config file, read by the main command's own
+    parser: the same keys as `soft-sanitize IN OUT --config`."""
+    import click
+
+    from sanitize.commands.audit_cmd import holdout_sanitize_config
     from sanitize.config import TrainConfig
-    from sanitize.errors import InputError
 
     toml = tmp_path / "s.toml"
-    toml.write_text('[select]\nratio = 0.3\n[paraphrase]\nbackend = "echo"\ncandidates = 2\n'
-                    '[score]\nscore = "loss"\n[score.train]\nepochs = 0.5\n')
+    toml.write_text('ratio = 0.3\nparaphraser = "echo"\ncandidates = 2\nscore = "loss"\n'
+                    'epochs = 0.5\nseed = 1\n[sanitize]\nmin-similarity = 0.8\n')
     train = TrainConfig(epochs=3, seed=7, max_length=96, device="cpu")
-    cfg = sanitize_config_for_holdout(str(toml), train, None)
+    flags = {"sanitize_config": str(toml), "ratio": None, "risk_score": None,
+             "paraphraser": None, "paraphrase_model": None}
+    cfg = holdout_sanitize_config(flags, train, None)
     assert cfg.select.ratio == 0.3 and cfg.paraphrase.backend == "echo"
     assert cfg.paraphrase.candidates == 2 and cfg.score.score == "loss"
+    assert cfg.gate.min_similarity == 0.8
     # The warm-up keeps its own epochs; seed, device and max length follow the audit.
     assert cfg.score.train.epochs == 0.5 and cfg.score.train.seed == 7
-    assert cfg.score.train.max_length == 96
-    cfg = sanitize_config_for_holdout(str(toml), train, None, ratio=0.8, backend="local")
+    assert cfg.score.train.max_length == 96 and cfg.score.train.device == "cpu"
+    cfg = holdout_sanitize_config({**flags, "ratio": 0.8, "paraphraser": "local"}, train, None)
     assert cfg.select.ratio == 0.8 and cfg.paraphrase.backend == "local"
-    toml.write_text("[select]\nratioo = 1\n")
-    with pytest.raises(InputError, match="ratioo"):
-        sanitize_config_for_holdout(str(toml), train, None)
+    toml.write_text("ratioo = 1\n")
+    with pytest.raises(click.BadParameter, match="ratioo"):
+        holdout_sanitize_config(flags, train, None)
 
 
 def test_an_inverted_attack_is_the_strongest_and_fails_the_gate(result):
     """AUC 0.1 leaks like 0.9: it wins the verdict over 0.7, and the headline says which way."""
-    from sanitize.audit.metrics import leakage
+    from sanitize.auditing.metrics import leakage
 
     m = result.models[1]
     labels = result.labels

@@ -22,7 +22,7 @@ def embedder():
 def scored(tmp_path, tiny, embedder):
     """IN (12 records and one invalid line) and its scores, as `soft-sanitize score` writes."""
     from sanitize.datafile import read_dataset, write_json, write_jsonl_lines
-    from sanitize.score import meta_path, score_lines, score_records, scores_meta
+    from sanitize.scoring import meta_path, score_lines, score_records, scores_meta
     from sanitize.selection import decide
 
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from sanitize.audit.metrics import (evaluate, measurable, roc_auc, roc_curve, tpr_at_fpr)
+from sanitize.auditing.metrics import (evaluate, measurable, roc_auc, roc_curve, tpr_at_fpr)
 
 
 def test_auc_perfect_chance_and_inverted():
@@ -87,7 +87,7 @@ def test_rejects_nan_and_single_class():
 
 
 def test_epsilon_lower_bound_is_zero_for_noise_and_large_for_a_perfect_attack():
-    from sanitize.audit.metrics import clopper_pearson, epsilon_lower_bound
+    from sanitize.auditing.metrics import clopper_pearson, epsilon_lower_bound
 
     # Hand check of the bounds: 0 of 10 -> upper 1 - 0.05**(1/10); 10 of 10 -> lower 0.05**(1/10)
     assert clopper_pearson(0, 10)[1] == pytest.approx(1 - 0.05 ** 0.1)

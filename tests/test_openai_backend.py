@@ -343,7 +343,7 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
     from sanitize.merge import merge
     from sanitize.models import load_embedder, load_lm
     from sanitize.pipeline import run
-    from sanitize.score import meta_path, score_lines, score_records, scores_meta
+    from sanitize.scoring import meta_path, score_lines, score_records, scores_meta
     from sanitize.selection import decide
 
     (servers, folder) = transformers_servers

@@ -159,7 +159,7 @@ def test_echo_calls_on_result_per_request():
 
 
 def test_registry_errors():
-    with pytest.raises(InputError, match="unknown paraphraser"):
+    with pytest.raises(InputError, match="--paraphraser must be local, openai, vllm or echo"):
         make_backend(ParaphraseConfig(backend="nope"))
     with pytest.raises(MissingModelError, match=r"soft-sanitize\[vllm\]"):
         make_backend(ParaphraseConfig(backend="vllm"))

@@ -404,10 +404,10 @@ def test_scores_from_the_score_command_are_reused_and_checked(tmp_path, tiny, em
     warm-up (with any --ratio); another input or other warm-up settings are refused up front."""
     from dataclasses import replace
 
-    import sanitize.score
+    import sanitize.scoring
     from sanitize.datafile import read_dataset, write_json, write_jsonl_lines
     from sanitize.pipeline import run
-    from sanitize.score import meta_path, score_lines, score_records, scores_meta
+    from sanitize.scoring import meta_path, score_lines, score_records, scores_meta
     from sanitize.selection import decide
 
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
@@ -419,7 +419,7 @@ def test_scores_from_the_score_command_are_reused_and_checked(tmp_path, tiny, em
     path = str(tmp_path / "scores.jsonl")
     write_jsonl_lines(path, score_lines(scores))  # as `soft-sanitize score` writes them
     write_json(meta_path(path), scores_meta(data, cfg.score))
-    monkeypatch.setattr(sanitize.score, "score_records",
+    monkeypatch.setattr(sanitize.scoring, "score_records",
                         lambda *a, **k: pytest.fail("the warm-up ran again"))
     m = run(replace(cfg, scores_path=path), lm=tiny, embedder=embedder).manifest
     chosen = {s.id for s in scores if s.selected}

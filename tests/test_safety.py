@@ -26,14 +26,14 @@ def free_port() -> int:
 def no_warm_up(monkeypatch):
     """Any case here must be refused before a model is even loaded."""
     import sanitize.models
-    import sanitize.score
+    import sanitize.scoring
 
     def reached(*_a, **_k):
         raise AssertionError("reached the expensive stage")
 
     monkeypatch.setattr(sanitize.models, "load_lm", reached)
     monkeypatch.setattr(sanitize.models, "load_embedder", reached)
-    monkeypatch.setattr(sanitize.score, "score_records", reached)
+    monkeypatch.setattr(sanitize.scoring, "score_records", reached)
 
 
 def run_cli(args, capsys) -> tuple[int, str]:

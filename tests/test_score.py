@@ -12,7 +12,7 @@ import torch
 from sanitize.config import ScoreConfig, SelectConfig, TrainConfig
 from sanitize.errors import InputError
 from sanitize.records import make_record
-from sanitize.score import score_lines, score_records
+from sanitize.scoring import score_lines, score_records
 from sanitize.selection import RecordScore, decide
 
 SECRET = "the secret code is 4471 and the door opens at noon"

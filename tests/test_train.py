@@ -9,7 +9,7 @@ import pytest
 from sanitize.config import ScoreConfig, TrainConfig
 from sanitize.encoding import encode_records
 from sanitize.records import make_record
-from sanitize.score import record_losses, warm_up
+from sanitize.scoring import record_losses, warm_up
 from sanitize.train import fine_tune
 
 WORDS = "river harbour lamp bread garden bridge council museum storm orchard violin".split()

@@ -1,12 +1,13 @@
 """`soft-sanitize audit`: prove a protected dataset resists membership inference, or audit any
-fine-tuned model. A thin layer over `sanitize.audit.run` and `sanitize.audit.report`."""
+fine-tuned model. A thin layer over `sanitize.auditing.run` and `sanitize.auditing.report`."""
 from __future__ import annotations
 
 import click
 
 from ..cli_common import config_file, config_option, console, emit_json, json_option, \
     train_config_from, train_options
-from ..audit.config import ALL_ATTACKS as ATTACK_NAMES
+from ..auditing.config import ALL_ATTACKS as ATTACK_NAMES
+from ..config import BackendName, SanitizeConfig, ScoreKind, TrainConfig, choices
 from ..errors import InputError
 from ..records import FORMAT_NAMES
 
@@ -70,14 +71,14 @@ _FILE = click.Path(dir_okay=False)
               help="Texts per scoring batch [default: 16 on CPU, 64 on GPU].")
 @click.option("--ratio", type=float, default=None,
               help="--holdout-fraction: fraction of members to paraphrase [main default 0.5].")
-@click.option("--score", "risk_score", type=click.Choice(["loss", "loss-drop"]), default=None,
+@click.option("--score", "risk_score", type=click.Choice(choices(ScoreKind)), default=None,
               help="--holdout-fraction: risk score [main command's default].")
-@click.option("--paraphraser", type=click.Choice(["local", "openai", "vllm", "echo"]),
+@click.option("--paraphraser", type=click.Choice(choices(BackendName)),
               default=None, help="--holdout-fraction: paraphrase backend [local].")
 @click.option("--paraphrase-model", default=None, help="--holdout-fraction: paraphrase model.")
 @click.option("--sanitize-config", type=_FILE, default=None,
-              help="--holdout-fraction: TOML with sanitize settings ([score] [select] "
-                   "[paraphrase] [gate] tables).")
+              help="--holdout-fraction: the main command's --config TOML (its option names, "
+                   "e.g. min-similarity = 0.8), for the member part's protection.")
 @train_options
 @json_option
 @config_option
@@ -102,9 +103,9 @@ def command(ctx: click.Context, **kw) -> None:
     """
     from dataclasses import replace
 
-    from ..audit.config import AttackConfig, AuditConfig, sanitize_config_for_holdout
-    from ..audit.report import print_table, write_reports
-    from ..audit.run import run
+    from ..auditing.config import AttackConfig, AuditConfig
+    from ..auditing.report import print_table, write_reports
+    from ..auditing.run import run
 
     train = train_config_from(kw)
     model_mode = kw["members"] is not None
@@ -128,11 +129,8 @@ def command(ctx: click.Context, **kw) -> None:
         seed=train.seed, fail_above_auc=kw["fail_above_auc"],
         allow_overlap=kw["allow_overlap"])
     if kw["holdout_fraction"] is not None:
-        cfg = replace(cfg, sanitize=sanitize_config_for_holdout(
-            kw["sanitize_config"], train, cfg.base_model, ratio=kw["ratio"],
-            score=kw["risk_score"], backend=kw["paraphraser"],
-            paraphrase_model=kw["paraphrase_model"]))
-    from ..audit.run import input_paths, output_paths
+        cfg = replace(cfg, sanitize=holdout_sanitize_config(kw, train, cfg.base_model))
+    from ..auditing.run import input_paths, output_paths
     from ..paths import check_outputs, private_mode
 
     # The option files are inputs too; run() checks the data files and model folders.
@@ -162,7 +160,7 @@ def command(ctx: click.Context, **kw) -> None:
                       f"{result.too_small}")
         ctx.exit(1)
     if cfg.fail_above_auc is not None and strongest is not None:
-        from ..audit.metrics import leakage
+        from ..auditing.metrics import leakage
 
         auc = last.metrics[strongest].auc.value
         if leakage(auc) > cfg.fail_above_auc:  # an AUC of 0.2 leaks like 0.8
@@ -170,3 +168,28 @@ def command(ctx: click.Context, **kw) -> None:
                           f"({strongest}) has AUC {auc:.3f}, leakage {leakage(auc):.3f} > "
                           f"{cfg.fail_above_auc}")
             ctx.exit(1)
+
+
+def holdout_sanitize_config(kw: dict, train: TrainConfig, base_model: str | None
+                            ) -> SanitizeConfig:
+    """How --holdout-fraction protects its member part: the main command's defaults, then
+    --sanitize-config (the main command's --config file, read by the main command's own
+    parser, so the keys are the same), then this command's flags. The warm-up keeps the main
+    command's epochs; device, seed and max length follow the audit. The paths are set by
+    auditing.run.split_holdout."""
+    from .sanitize_cmd import command as sanitize_command, config_from_params
+
+    args = ["members", "protected"]
+    if kw["sanitize_config"]:
+        args += ["--config", kw["sanitize_config"]]
+    for option, value in (("--ratio", kw["ratio"]), ("--score", kw["risk_score"]),
+                          ("--paraphraser", kw["paraphraser"]),
+                          ("--paraphrase-model", kw["paraphrase_model"]),
+                          ("--model", base_model), ("--device", train.device),
+                          ("--seed", train.seed), ("--max-length", train.max_length)):
+        if value is not None:
+            args += [option, str(value)]
+    with sanitize_command.make_context("sanitize", args) as ctx:
+        params = dict(ctx.params)
+    params.pop("as_json", None)
+    return config_from_params(params)

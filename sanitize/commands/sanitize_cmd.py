@@ -5,7 +5,8 @@ import click
 
 from ..cli_common import (config_file, config_option, console, emit_manifest_summary,
                           json_option, rich_progress, score_select_configs, scoring_options)
-from ..config import GateConfig, ParaphraseConfig, SanitizeConfig
+from ..config import (BackendName, ContentType, GateConfig, OnFail, OutputFormat,
+                      ParaphraseConfig, Pick, SanitizeConfig, choices)
 from ..errors import OutputRefused
 
 P, G = ParaphraseConfig, GateConfig
@@ -16,7 +17,7 @@ P, G = ParaphraseConfig, GateConfig
 @click.argument("output_path", metavar="OUT")
 @scoring_options
 # -- paraphrasing
-@click.option("--paraphraser", type=click.Choice(["local", "openai", "vllm", "echo"]),
+@click.option("--paraphraser", type=click.Choice(choices(BackendName)),
               default=P.backend, show_default=True, help="Paraphrase backend.")
 @click.option("--paraphrase-model", default=None,
               help="local/vllm: model folder or .gguf [default: embedded SmolLM2]; openai: model "
@@ -47,7 +48,7 @@ P, G = ParaphraseConfig, GateConfig
               show_default=True, help="local: never repeat an n-gram of the rewrite (0: off).")
 @click.option("--repetition-penalty", type=click.FloatRange(0, min_open=True),
               default=P.repetition_penalty, show_default=True, help="local: 1.0 is off.")
-@click.option("--pick", type=click.Choice(["first", "most-changed"]), default=P.pick,
+@click.option("--pick", type=click.Choice(choices(Pick)), default=P.pick,
               show_default=True, help="first: stop at the first candidate that passes; "
                                       "most-changed: try all --candidates, keep the one with "
                                       "the lowest overlap.")
@@ -58,7 +59,7 @@ P, G = ParaphraseConfig, GateConfig
 @click.option("--prompt-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="A folder of text.md, code.md and chat.md templates, e.g. prompts/oneshot "
                    "(worked examples first).")
-@click.option("--content-type", type=click.Choice(["auto", "text", "code", "chat"]),
+@click.option("--content-type", type=click.Choice(choices(ContentType)),
               default=P.content_type, show_default=True,
               help="Prompt to use; auto detects code per segment.")
 @click.option("--fields", default=P.fields, show_default=True,
@@ -77,7 +78,7 @@ P, G = ParaphraseConfig, GateConfig
 @click.option("--check-facts/--no-check-facts", default=G.check_facts, show_default=True,
               help="Reject rewrites that drop, change or invent numbers, negations or names "
                    "(code: public names, string literals).")
-@click.option("--on-fail", type=click.Choice(["drop", "keep", "partial"]), default=G.on_fail,
+@click.option("--on-fail", type=click.Choice(choices(OnFail)), default=G.on_fail,
               show_default=True, help="drop: failed records go to OUT.rejected.jsonl; keep: "
                                       "the original stays in OUT (marked in the manifest); "
                                       "partial: keep a text record's rewritten pieces, leave "
@@ -98,7 +99,7 @@ P, G = ParaphraseConfig, GateConfig
 @click.option("--rejected", "rejected_path", default=None,
               help="Where --on-fail drop puts the original records that failed [default: "
                    "OUT.rejected.jsonl; required when OUT is -].")
-@click.option("--output-format", type=click.Choice(["auto", "jsonl", "parquet", "hf"]),
+@click.option("--output-format", type=click.Choice(choices(OutputFormat)),
               default="auto", show_default=True,
               help="OUT as JSONL, a Parquet file, or a save_to_disk folder (hf); auto: by "
                    "OUT's name (.parquet; a name without suffix after a folder IN).")
@@ -111,14 +112,7 @@ P, G = ParaphraseConfig, GateConfig
               help="Log each rewrite next to its original (prints record text).")
 @json_option
 @config_option
-def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_model,
-            api_base, api_key_env, concurrency, timeout, retries, temperature, max_new_tokens,
-            candidates, paraphrase_batch_size, block_ngrams, no_repeat_ngram,
-            repetition_penalty, pick, chunk_words, prompt_file, prompt_dir, content_type, fields,
-            min_similarity, max_overlap, max_common_span, min_length_ratio, max_length_ratio,
-            check_facts, on_fail, cache_path, scores_path, shard, manifest_path, rejected_path,
-            output_format, max_drop, dry_run,
-            verbose, as_json, **options):
+def command(as_json, **params):
     """Obfuscate the records of IN most exposed to membership inference; write OUT.
 
     Scores every record (a short warm-up fine-tune), selects the riskiest --ratio, rewrites
@@ -134,33 +128,12 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
       soft-sanitize train.jsonl protected.jsonl --paraphraser openai \\
           --api-base http://localhost:8000/v1 --concurrency 16
     """
-    score, select = score_select_configs(options)
-    if as_json and output_path == "-":
+    if as_json and params["output_path"] == "-":
         raise click.UsageError("--json prints on stdout; write OUT to a file")
-    from ..pipeline import run
-
-    cfg = SanitizeConfig(
-        input=input_path, output=output_path, fmt=fmt, skip_invalid=skip_invalid,
-        score=score, select=select,
-        paraphrase=ParaphraseConfig(
-            backend=paraphraser, model=paraphrase_model,
-            api_base=api_base[0] if len(api_base) == 1 else (tuple(api_base) or None),
-            api_key_env=api_key_env, temperature=temperature, max_new_tokens=max_new_tokens,
-            candidates=candidates, batch_size=paraphrase_batch_size, concurrency=concurrency,
-            timeout=timeout, retries=retries, prompt_file=prompt_file, prompt_dir=prompt_dir,
-            content_type=content_type, fields=fields, seed=score.train.seed,
-            block_ngrams=block_ngrams, no_repeat_ngram=no_repeat_ngram,
-            repetition_penalty=repetition_penalty, pick=pick, chunk_words=chunk_words),
-        gate=GateConfig(min_similarity=min_similarity, max_overlap=max_overlap,
-                        max_common_span=max_common_span, min_length_ratio=min_length_ratio,
-                        max_length_ratio=max_length_ratio, check_facts=check_facts,
-                        on_fail=on_fail),
-        cache_path=cache_path, scores_path=scores_path, shard=parse_shard(shard),
-        manifest_path=manifest_path,
-        rejected_path=rejected_path, output_format=output_format,
-        max_drop=max_drop, dry_run=dry_run, verbose=verbose)
+    cfg = config_from_params(params)
+    dry_run = cfg.dry_run
     from ..paths import check_outputs
-    from ..pipeline import out_kind, output_paths
+    from ..pipeline import out_kind, output_paths, run
 
     paths = output_paths(cfg)
     check_outputs({"--config": config_file()}, paths,  # the pipeline checks the rest
@@ -188,6 +161,38 @@ def command(input_path, output_path, fmt, skip_invalid, paraphraser, paraphrase_
     if c.dropped and not dry_run:
         console.print(f"dropped records are in {paths['the rejected-records file']} (original "
                       "text, not for training)", markup=False, highlight=False)
+
+
+def config_from_params(params: dict) -> SanitizeConfig:
+    """The run's config from this command's parsed options (also `--config` TOML keys, which
+    are the same names): the one place they become a SanitizeConfig. `audit
+    --sanitize-config` parses its file through this command too, so both read the same keys."""
+    p = dict(params)
+    score, select = score_select_configs(p)
+    api_base = p["api_base"]
+    return SanitizeConfig(
+        input=p["input_path"], output=p["output_path"], fmt=p["fmt"],
+        skip_invalid=p["skip_invalid"], score=score, select=select,
+        paraphrase=ParaphraseConfig(
+            backend=p["paraphraser"], model=p["paraphrase_model"],
+            api_base=api_base[0] if len(api_base) == 1 else (tuple(api_base) or None),
+            api_key_env=p["api_key_env"], temperature=p["temperature"],
+            max_new_tokens=p["max_new_tokens"], candidates=p["candidates"],
+            batch_size=p["paraphrase_batch_size"], concurrency=p["concurrency"],
+            timeout=p["timeout"], retries=p["retries"], prompt_file=p["prompt_file"],
+            prompt_dir=p["prompt_dir"], content_type=p["content_type"], fields=p["fields"],
+            seed=score.train.seed, block_ngrams=p["block_ngrams"],
+            no_repeat_ngram=p["no_repeat_ngram"], repetition_penalty=p["repetition_penalty"],
+            pick=p["pick"], chunk_words=p["chunk_words"]),
+        gate=GateConfig(min_similarity=p["min_similarity"], max_overlap=p["max_overlap"],
+                        max_common_span=p["max_common_span"],
+                        min_length_ratio=p["min_length_ratio"],
+                        max_length_ratio=p["max_length_ratio"], check_facts=p["check_facts"],
+                        on_fail=p["on_fail"]),
+        cache_path=p["cache_path"], scores_path=p["scores_path"], shard=parse_shard(p["shard"]),
+        manifest_path=p["manifest_path"], rejected_path=p["rejected_path"],
+        output_format=p["output_format"], max_drop=p["max_drop"], dry_run=p["dry_run"],
+        verbose=p["verbose"])
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:

@@ -32,7 +32,7 @@ def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
         raise click.UsageError("--json prints on stdout; write SCORES_OUT to a file")
     from ..datafile import Outputs, dump_json, read_dataset, write_lines
     from ..paths import check_outputs, private_mode
-    from ..score import meta_path, score_lines, score_records, scores_meta
+    from ..scoring import meta_path, score_lines, score_records, scores_meta
     from ..selection import decide
 
     started = time.perf_counter()

@@ -100,11 +100,10 @@ def perplexity(stats) -> float:
     return math.exp(total / tokens)
 
 
-def _read(path: str, fmt: str, role: str, data: dict) -> Dataset:
-    ds = read_dataset(path, fmt)
-    data[role] = {"path": str(path), "sha256": ds.sha256, "records": len(ds.records),
-                  "format": ds.fmt}
-    return ds
+def _described(ds: Dataset) -> dict:
+    """A dataset as report.json's `data` records it."""
+    return {"path": str(ds.path), "sha256": ds.sha256, "records": len(ds.records),
+            "format": ds.fmt}
 
 
 class Attacker:
@@ -233,17 +232,18 @@ class StageTimer:
         self.log(f"[{self.label}] {name}: {took:.1f} s")
 
 
-def _ppl_data(cfg: AuditConfig, nonmember_encoded, tokenizer, data) -> tuple[list, str]:
-    if cfg.validation:
-        val = _read(cfg.validation, cfg.fmt, "validation", data)
-        return (encode_records(val.records, tokenizer, cfg.train.max_length, val.path),
-                f"the {len(val.records)} validation records ({cfg.validation})")
+def _ppl_data(cfg: AuditConfig, validation: Dataset | None, nonmember_encoded,
+              tokenizer) -> tuple[list, str]:
+    if validation is not None:
+        return (encode_records(validation.records, tokenizer, cfg.train.max_length,
+                               validation.path),
+                f"the {len(validation.records)} validation records ({validation.path})")
     return nonmember_encoded, (f"the {len(nonmember_encoded)} non-members (no --validation "
                                "file; they are held out from every fine-tune)")
 
 
-def _spv_note(cfg: AuditConfig) -> list[str]:
-    if "spv" not in cfg.attacks or cfg.validation:
+def _spv_note(cfg: AuditConfig, validation: Dataset | None) -> list[str]:
+    if "spv" not in cfg.attacks or validation is not None:
         return []
     return ["SPV-MIA's reference learned from unconditional samples of the target: pass "
             "--validation (held-out records of the same source) to prompt it as the paper does"]
@@ -258,27 +258,38 @@ def _truncation_note(role: str, enc: list[Encoded], max_length: int) -> list[str
 
 
 def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
-    t0 = time.time()
     if not (cfg.original and cfg.protected and cfg.nonmembers):
         raise InputError("dataset mode needs --original, --protected and --nonmembers "
                          "(or --holdout-fraction instead of --nonmembers)")
-    data: dict = {}
-    original = _read(cfg.original, cfg.fmt, "original", data)
-    protected = _read(cfg.protected, cfg.fmt, "protected", data)
-    nonmembers = _read(cfg.nonmembers, cfg.fmt, "nonmembers", data)
+    return audit_datasets(
+        cfg, read_dataset(cfg.original, cfg.fmt), read_dataset(cfg.protected, cfg.fmt),
+        read_dataset(cfg.nonmembers, cfg.fmt),
+        read_dataset(cfg.validation, cfg.fmt) if cfg.validation else None, log)
+
+
+def audit_datasets(cfg: AuditConfig, original: Dataset, protected: Dataset,
+                   nonmembers: Dataset, validation: Dataset | None = None,
+                   log: Log = lambda _m: None) -> AuditResult:
+    """Dataset mode on datasets already read (files or records in memory): fine-tune a copy
+    of the base model on `original` and one on `protected`, and attack both with `original`'s
+    records as members and `nonmembers` as non-members. The paths in `cfg` are not read."""
+    t0 = time.time()
+    data = {role: _described(ds) for role, ds in
+            (("original", original), ("protected", protected), ("nonmembers", nonmembers),
+             ("validation", validation)) if ds is not None}
     _check_disjoint(original, nonmembers, cfg)
     device = pick_device(cfg.train.device)
     log(f"loading base model {cfg.base_model or 'embedded SmolLM2-135M'} on {device}")
     base = load_lm(cfg.base_model, device)
     tok = base.tokenizer
     ts = build_textset(original, nonmembers, tok, cfg.train.max_length)
-    ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(original.records):], tok, data)
+    ppl_enc, ppl_on = _ppl_data(cfg, validation, ts.encoded[len(original.records):], tok)
     prot_by_id = {r.id: r for r in protected.records}
     changed = {r.id for r in original.records
                if r.id not in prot_by_id or prot_by_id[r.id].raw != r.raw}
     attacker = Attacker(cfg, ts, tok, base.model, "base", ppl_enc, log,
-                        spv_heldout=ppl_enc if cfg.validation else None)
-    notes = _spv_note(cfg) + _truncation_note("original member",
+                        spv_heldout=ppl_enc if validation is not None else None)
+    notes = _spv_note(cfg, validation) + _truncation_note("original member",
                                               ts.encoded[:len(original.records)],
                                               cfg.train.max_length)
     notes += _truncation_note("non-member", ts.encoded[len(original.records):],
@@ -365,9 +376,12 @@ def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
     t0 = time.time()
     if not (cfg.members and cfg.nonmembers):
         raise InputError("model mode needs --members and --nonmembers")
-    data: dict = {}
-    members = _read(cfg.members, cfg.fmt, "members", data)
-    nonmembers = _read(cfg.nonmembers, cfg.fmt, "nonmembers", data)
+    members = read_dataset(cfg.members, cfg.fmt)
+    nonmembers = read_dataset(cfg.nonmembers, cfg.fmt)
+    validation = read_dataset(cfg.validation, cfg.fmt) if cfg.validation else None
+    data = {role: _described(ds) for role, ds in
+            (("members", members), ("nonmembers", nonmembers), ("validation", validation))
+            if ds is not None}
     _check_disjoint(members, nonmembers, cfg)
     device = pick_device(cfg.train.device)
     log(f"loading model {cfg.model_path} on {device}")
@@ -385,8 +399,8 @@ def run_model(cfg: AuditConfig, log: Log) -> AuditResult:
         notes.append("no --reference given: the reference attack and SPV-MIA were skipped")
     tok = target.tokenizer
     ts = build_textset(members, nonmembers, tok, cfg.train.max_length)
-    ppl_enc, ppl_on = _ppl_data(cfg, ts.encoded[len(members.records):], tok, data)
-    notes += _spv_note(cfg) if base else []
+    ppl_enc, ppl_on = _ppl_data(cfg, validation, ts.encoded[len(members.records):], tok)
+    notes += _spv_note(cfg, validation) if base else []
     notes += _truncation_note("member", ts.encoded[:len(members.records)], cfg.train.max_length)
     attacker = Attacker(cfg, ts, tok, base.model if base else None, "base" if base else None,
                          ppl_enc, log, spv_heldout=ppl_enc if cfg.validation else None)

@@ -36,7 +36,9 @@ from .selection import RecordScore
 from .token_stats import token_stats
 from .train import autocast_for
 
-SCORES = ("loss", "loss-drop")
+# Risk from (loss before, loss after the warm-up); higher = more exposed. Keys: ScoreKind.
+RISK_RULES = {"loss": lambda before, after: -after,
+              "loss-drop": lambda before, after: before - after}
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,8 @@ def warm_up(base_model, encoded: list[Encoded], pad_id: int, cfg: ScoreConfig,
 
 
 def risk_of(kind: str, loss_before: float, loss_after: float) -> float:
-    if kind == "loss":
-        return -loss_after
-    if kind == "loss-drop":
-        return loss_before - loss_after
-    raise InputError(f"unknown score {kind!r}; choose one of {', '.join(SCORES)}")
+    """ScoreConfig.score's rule (the config has checked it is a ScoreKind)."""
+    return RISK_RULES[kind](loss_before, loss_after)
 
 
 def _groups(records: list[Record], cfg: ScoreConfig, embedder,
@@ -108,8 +107,6 @@ def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None =
                   progress: Progress = silent) -> list[Risk]:
     """Warm up, score and group every record; results in input order. Selection is
     selection.decide's."""
-    if cfg.score not in SCORES:
-        raise InputError(f"unknown score {cfg.score!r}; choose one of {', '.join(SCORES)}")
     if not records:
         return []
     if lm is None:

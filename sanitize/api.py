@@ -1,0 +1,91 @@
+"""The library's front door: protect, score and audit records in memory.
+
+    from sanitize import protect
+    result = protect(rows, ratio=0.3)   # rows: a list of dicts or a datasets.Dataset
+    result.rows                         # the protected records, same schema and order
+    result.counts.obfuscated, result.manifest
+
+Each call validates its config when the config is built (InputError, the one user-facing error
+type) and the records before any model loads. The CLI runs the same stages on files
+(`pipeline.run`, `audit.run.run`), so what a notebook gets is what `soft-sanitize` writes.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Iterable
+
+from .config import MEMORY, SanitizeConfig, ScoreConfig, SelectConfig
+from .datafile import Dataset, read_dataset
+from .progress import Log, Progress, no_log, silent
+from .results import Protection
+from .scoring import Risk
+from .selection import RecordScore, decide
+
+Records = Iterable[dict] | Any  # a list of dicts, a datasets.Dataset, or a read Dataset
+
+
+def as_dataset(records: Records, fmt: str = "auto", name: str = MEMORY) -> Dataset:
+    """Records in memory as a validated Dataset: the same schema detection and checks as a
+    file, row n standing for line n in errors."""
+    if isinstance(records, Dataset):
+        return records
+    rows = records.to_list() if hasattr(records, "to_list") else list(records)
+    return read_dataset(name, fmt, rows=rows)
+
+
+def protect(records: Records, *, ratio: float | None = None,
+            config: SanitizeConfig | None = None, lm=None, embedder=None, backend=None,
+            cache_path: str | None = None, log: Log = no_log,
+            progress: Progress = silent) -> Protection:
+    """SOFT on records in memory: score, select the riskiest `ratio` (default: the config's),
+    paraphrase them under the gate. Nothing is written unless `cache_path` names a cache to
+    resume from (it can hold original text: keep it private). `lm`, `embedder`, `backend`:
+    already loaded models to reuse; by default they load from the config (embedded models)."""
+    cfg = config or SanitizeConfig()
+    if ratio is not None:
+        cfg = replace(cfg, select=replace(cfg.select, ratio=ratio, threshold=None))
+    data = as_dataset(records, cfg.fmt)
+    return protect_data(data, cfg, lm, embedder, backend, cache_path, log, progress)
+
+
+def protect_data(data: Dataset, cfg: SanitizeConfig, lm, embedder, backend,
+                 cache_path: str | None, log: Log, progress: Progress) -> Protection:
+    from .pipeline import protect_dataset
+
+    return protect_dataset(data, cfg, lm=lm, embedder=embedder, backend=backend,
+                           cache_path=cache_path, log=log, progress=progress)
+
+
+def score(records: Records, config: ScoreConfig | None = None, *, lm=None, embedder=None,
+          progress: Progress = silent) -> list[Risk]:
+    """Memorization risk of every record (the warm-up) and its duplicate group; input order.
+    Selection is `select`'s."""
+    from .scoring import score_records
+
+    data = as_dataset(records)
+    return score_records(data.records, config or ScoreConfig(), lm=lm, embedder=embedder,
+                         source_path=data.path, progress=progress)
+
+
+def select(risks: list[Risk], config: SelectConfig | None = None) -> list[RecordScore]:
+    """Rank `score`'s risks and select (riskiest `ratio`, duplicate groups whole)."""
+    return decide(risks, config or SelectConfig())
+
+
+def audit(original: Records, protected: Records | Protection, nonmembers: Records, *,
+          validation: Records | None = None, config=None, log: Log = no_log):
+    """Fine-tune on `original` and on `protected`, and run the membership-inference suite
+    with `original`'s records as members and `nonmembers` as non-members (same source, never
+    trained on). Returns audit.run.AuditResult; `.models[i].metrics[attack].auc` are the
+    AUCs. `config`: an audit.config.AuditConfig (its file paths are not read)."""
+    from .auditing.config import AuditConfig
+    from .auditing.run import audit_datasets
+
+    cfg = config or AuditConfig(out_dir=MEMORY)
+    if isinstance(protected, Protection):
+        protected = protected.rows
+    return audit_datasets(cfg, as_dataset(original, cfg.fmt, "<original>"),
+                          as_dataset(protected, cfg.fmt, "<protected>"),
+                          as_dataset(nonmembers, cfg.fmt, "<nonmembers>"),
+                          None if validation is None
+                          else as_dataset(validation, cfg.fmt, "<validation>"), log)
