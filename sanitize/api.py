@@ -34,26 +34,22 @@ def as_dataset(records: Records, fmt: str = "auto", name: str = MEMORY) -> Datas
 
 
 def protect(records: Records, *, ratio: float | None = None,
-            config: SanitizeConfig | None = None, lm=None, embedder=None, backend=None,
-            cache_path: str | None = None, log: Log = no_log,
-            progress: Progress = silent) -> Protection:
+            config: SanitizeConfig | None = None, scores: list[RecordScore] | None = None,
+            lm=None, embedder=None, backend=None, cache_path: str | None = None,
+            log: Log = no_log, progress: Progress = silent) -> Protection:
     """SOFT on records in memory: score, select the riskiest `ratio` (default: the config's),
-    paraphrase them under the gate. Nothing is written unless `cache_path` names a cache to
-    resume from (it can hold original text: keep it private). `lm`, `embedder`, `backend`:
-    already loaded models to reuse; by default they load from the config (embedded models)."""
+    paraphrase them under the gate. `scores`: `select`'s decisions made earlier (score once,
+    select many ways); then nothing is scored. Nothing is written unless `cache_path` names a
+    cache to resume from (it can hold original text: keep it private). `lm`, `embedder`,
+    `backend`: already loaded models to reuse; by default they load from the config."""
+    from .pipeline import protect_dataset
+
     cfg = config or SanitizeConfig()
     if ratio is not None:
         cfg = replace(cfg, select=replace(cfg.select, ratio=ratio, threshold=None))
-    data = as_dataset(records, cfg.fmt)
-    return protect_data(data, cfg, lm, embedder, backend, cache_path, log, progress)
-
-
-def protect_data(data: Dataset, cfg: SanitizeConfig, lm, embedder, backend,
-                 cache_path: str | None, log: Log, progress: Progress) -> Protection:
-    from .pipeline import protect_dataset
-
-    return protect_dataset(data, cfg, lm=lm, embedder=embedder, backend=backend,
-                           cache_path=cache_path, log=log, progress=progress)
+    return protect_dataset(as_dataset(records, cfg.fmt), cfg, lm=lm, embedder=embedder,
+                           backend=backend, cache_path=cache_path, log=log, progress=progress,
+                           scores=scores)
 
 
 def score(records: Records, config: ScoreConfig | None = None, *, lm=None, embedder=None,

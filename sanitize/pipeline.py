@@ -29,7 +29,7 @@ from .progress import Log, Progress, no_log, silent
 from .prompts import load_templates
 from .records import Record
 from .results import Protection, RecordResult
-from .selection import decide
+from .selection import RecordScore, decide
 
 
 def output_paths(cfg: SanitizeConfig) -> dict[str, str | None]:
@@ -87,16 +87,22 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None, log: Log = no
 
 def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
                     cache_path: str | None = None, cache_perms: int | None = None,
-                    log: Log = no_log, progress: Progress = silent) -> Protection:
+                    log: Log = no_log, progress: Progress = silent,
+                    scores: list[RecordScore] | None = None) -> Protection:
     """Score, select, paraphrase and gate `data` in memory; nothing but the cache (when
-    `cache_path` is given) is written. The manifest's outputs stay empty until written."""
+    `cache_path` is given) is written. The manifest's outputs stay empty until written.
+    `scores`: decisions already made (selection.decide over scoring's risks, one per record in
+    order), e.g. to rewrite many selections of one warm-up; then nothing is scored here."""
     from .models import load_embedder, load_lm
     from .paraphrase import make_backend
 
     started = time.time()
     pcfg = replace(cfg.paraphrase, backend="echo") if cfg.dry_run else cfg.paraphrase
     prompts = load_templates(pcfg.prompt_file, pcfg.prompt_dir)
-    stored = scoring.load_scores(cfg.scores_path, data, cfg.score) if cfg.scores_path else None
+    if scores is not None and [s.id for s in scores] != [r.id for r in data.records]:
+        raise ValueError("scores must hold one decision per record, in the records' order")
+    stored = (scoring.load_scores(cfg.scores_path, data, cfg.score)
+              if cfg.scores_path and scores is None else None)
     device = cfg.score.train.device
     with contextlib.ExitStack() as cleanup:
         if backend is None and pcfg.backend != "local":  # proves the endpoint before any model
@@ -106,18 +112,20 @@ def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, 
         cache = Cache(cache_path, cache_perms)
         cleanup.callback(cache.close)
         embedder = embedder or load_embedder()
-        if stored is None:
+        if stored is None and scores is None:
             lm = lm or load_lm(cfg.score.model, device=device)
         if backend is None:  # the local backend may reuse the scoring model
             backend = make_backend(pcfg, lm=lm if _same_model(cfg) else None, device=device)
             cleanup.callback(backend.close)
-        if stored is not None:
-            log(f"reusing the warm-up losses in {cfg.scores_path}")
-            risks = scoring.rescore(data.records, stored, cfg.score, embedder, progress)
-        else:
-            risks = scoring.score_records(data.records, cfg.score, lm=lm, embedder=embedder,
-                                          source_path=data.path, progress=progress)
-        scores = decide(risks, cfg.select)
+        if scores is None:
+            if stored is not None:
+                log(f"reusing the warm-up losses in {cfg.scores_path}")
+                risks = scoring.rescore(data.records, stored, cfg.score, embedder, progress)
+            else:
+                risks = scoring.score_records(data.records, cfg.score, lm=lm,
+                                              embedder=embedder, source_path=data.path,
+                                              progress=progress)
+            scores = decide(risks, cfg.select)
         owned = shard_owned(len(data.records), cfg.shard)
         selected = [r for r, s, mine in zip(data.records, scores, owned) if s.selected and mine]
         log(f"selected {sum(s.selected for s in scores)} of {len(data.records)} records to "

@@ -83,6 +83,13 @@ def test_score_then_select_is_the_pipelines_selection(tiny, embedder):
     protected = protect(example_rows(), config=CFG, lm=tiny, embedder=embedder)
     assert chosen == [r.score for r in protected.results]
     assert sum(c.selected for c in chosen) == 10
+    # Score once, select many ways: decisions passed in are rewritten as they are, no warm-up.
+    again = protect(example_rows(), config=CFG, scores=chosen, lm="never loaded",
+                    embedder=embedder)
+    assert again.rows == protected.rows
+    fewer = select(risks, SelectConfig(ratio=0.25))
+    part = protect(example_rows(), config=CFG, scores=fewer, embedder=embedder)
+    assert sum(r.score.selected for r in part.results) == 5
 
 
 def test_a_bad_row_is_named_by_its_number_before_any_model_loads():
