@@ -144,7 +144,8 @@ class ParaphraseConfig:
     prompt_dir: str | None = None  # a folder of text.md/code.md/chat.md (prompts/oneshot, ...)
     content_type: ContentType = "auto"
     fields: str = "trainable"  # "trainable" or "all"
-    seed: int = 0
+    seed: int = 0  # the CLI's --seed sets it and the warm-up's alike
+    device: str = "auto"  # where a local or vLLM paraphraser loads (the CLI's --device)
     # Decoding against copies and loops (paraphrase/decoding.py; local backend).
     block_ngrams: int = 0
     no_repeat_ngram: int = 0

@@ -103,19 +103,18 @@ def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, 
         raise ValueError("scores must hold one decision per record, in the records' order")
     stored = (scoring.load_scores(cfg.scores_path, data, cfg.score)
               if cfg.scores_path and scores is None else None)
-    device = cfg.score.train.device
     with contextlib.ExitStack() as cleanup:
         if backend is None and pcfg.backend != "local":  # proves the endpoint before any model
-            backend = make_backend(pcfg, device=device)
+            backend = make_backend(pcfg)
         if backend is not None:
             cleanup.callback(backend.close)
         cache = Cache(cache_path, cache_perms)
         cleanup.callback(cache.close)
         embedder = embedder or load_embedder()
         if stored is None and scores is None:
-            lm = lm or load_lm(cfg.score.model, device=device)
+            lm = lm or load_lm(cfg.score.model, device=cfg.score.train.device)
         if backend is None:  # the local backend may reuse the scoring model
-            backend = make_backend(pcfg, lm=lm if _same_model(cfg) else None, device=device)
+            backend = make_backend(pcfg, lm=lm if _same_model(cfg) else None)
             cleanup.callback(backend.close)
         if scores is None:
             if stored is not None:
@@ -271,4 +270,5 @@ def _same_model(cfg: SanitizeConfig) -> bool:
     loaded model is still the base model.)"""
     embedded = (None, "", "embedded", "embedded:smollm2-135m-instruct")
     p, s = cfg.paraphrase.model, cfg.score.model
-    return cfg.paraphrase.backend == "local" and (p == s or (p in embedded and s in embedded))
+    return (cfg.paraphrase.backend == "local" and cfg.paraphrase.device == cfg.score.train.device
+            and (p == s or (p in embedded and s in embedded)))

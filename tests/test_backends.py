@@ -86,7 +86,7 @@ def test_make_backend_local_loads_the_config_model_on_the_device(monkeypatch, ti
         return tiny
 
     monkeypatch.setattr(sanitize.models, "load_lm", fake_load_lm)
-    b = make_backend(ParaphraseConfig(backend="local", model="some/model"), device="cpu")
+    b = make_backend(ParaphraseConfig(backend="local", model="some/model", device="cpu"))
     assert b.lm is tiny and seen == [("some/model", "cpu")]
 
 

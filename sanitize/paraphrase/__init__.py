@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 
 from ..config import ParaphraseConfig
-from ..errors import InputError
 from .base import Backend, GenParams, Request
 
 BACKENDS = {
@@ -22,16 +21,15 @@ NAMES = list(BACKENDS)
 
 
 def backend_class(name: str):
-    if name not in BACKENDS:
-        raise InputError(f"unknown paraphraser {name!r}; choose one of {', '.join(NAMES)}")
+    """The class registered as `name` (a BackendName: ParaphraseConfig has checked it)."""
     module, attr = BACKENDS[name].split(":")
     return getattr(importlib.import_module(module), attr)
 
 
-def make_backend(cfg: ParaphraseConfig, lm=None, device: str = "auto") -> Backend:
+def make_backend(cfg: ParaphraseConfig, lm=None) -> Backend:
     """Build the configured backend. `lm`: an already loaded LoadedLM the local backend may
     reuse (the pipeline passes the base model it scored with when it is the same model)."""
-    return backend_class(cfg.backend).from_config(cfg, lm=lm, device=device)
+    return backend_class(cfg.backend).from_config(cfg, lm=lm)
 
 
 __all__ = ["Backend", "GenParams", "Request", "BACKENDS", "NAMES", "make_backend"]

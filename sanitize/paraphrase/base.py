@@ -47,10 +47,10 @@ class Backend(Protocol):
     batch_size: int  # how many requests the caller should hand over at once
 
     @classmethod
-    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> Backend:
+    def from_config(cls, cfg: ParaphraseConfig, lm=None) -> Backend:
         """The backend the config asks for, with the config's values and the backend's own
-        defaults where the config leaves one unset. `lm`: an already loaded LoadedLM a backend
-        may reuse (only the local backend does); `device`: where it loads a model."""
+        defaults where the config leaves one unset (a model loads on `cfg.device`). `lm`: an
+        already loaded LoadedLM a backend may reuse (only the local backend does)."""
         ...
 
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:

@@ -51,7 +51,7 @@ class EchoBackend:
         self.calls = 0
 
     @classmethod
-    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> EchoBackend:
+    def from_config(cls, cfg: ParaphraseConfig, lm=None) -> EchoBackend:
         return cls(batch_size=cfg.batch_size or 8)
 
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:

@@ -44,11 +44,12 @@ class LocalBackend:
             self._template = CHATML_TEMPLATE
 
     @classmethod
-    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> LocalBackend:
-        """`lm`: the already loaded model to reuse, else `cfg.model` is loaded on `device`."""
+    def from_config(cls, cfg: ParaphraseConfig, lm=None) -> LocalBackend:
+        """`lm`: the already loaded model to reuse, else `cfg.model` is loaded on
+        `cfg.device`."""
         if lm is None:
             from ..models import load_lm
-            lm = load_lm(cfg.model, device=device)
+            lm = load_lm(cfg.model, device=cfg.device)
         return cls(lm, GenParams.from_config(cfg), batch_size=cfg.batch_size)
 
     def count_tokens(self, text: str) -> int | None:

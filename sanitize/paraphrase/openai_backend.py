@@ -108,7 +108,7 @@ class OpenAIBackend:
                 raise BackendError(f"{exc}; model {self.model!r}{listed}") from None
 
     @classmethod
-    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> OpenAIBackend:
+    def from_config(cls, cfg: ParaphraseConfig, lm=None) -> OpenAIBackend:
         """Builds and so checks every endpoint (see the module docstring)."""
         return cls(cfg.api_base, cfg.model, GenParams.from_config(cfg),
                    api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,

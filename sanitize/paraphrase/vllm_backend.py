@@ -39,7 +39,7 @@ class VLLMBackend:
         self.generated_tokens = 0
 
     @classmethod
-    def from_config(cls, cfg: ParaphraseConfig, lm=None, device: str = "auto") -> VLLMBackend:
+    def from_config(cls, cfg: ParaphraseConfig, lm=None) -> VLLMBackend:
         return cls(cfg.model, GenParams.from_config(cfg), batch_size=cfg.batch_size or 256)
 
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:
