@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -399,12 +399,3 @@ def make_record(line_no: int, raw: str, data: Any, fmt: str, path: str) -> Recor
     if isinstance(rid, (str, int)) and not isinstance(rid, bool) and str(rid):
         return Record(line_no, raw, data, fmt, str(rid), False)
     return Record(line_no, raw, data, fmt, synthetic_id(line_no, raw), True)
-
-
-def check_unique_ids(records: Iterable[Record], path: str) -> None:
-    seen: dict[str, int] = {}
-    for r in records:
-        if r.id in seen:
-            raise InputError(f"duplicate id {r.id!r} (first seen on line {seen[r.id]})",
-                             path, r.line_no)
-        seen[r.id] = r.line_no
