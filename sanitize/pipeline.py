@@ -86,13 +86,14 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None, log: Log = no
 
 
 def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, backend=None,
-                    cache_path: str | None = None, cache_perms: int | None = None,
+                    cache_path: str | None = None, cache_perms: int = 0o600,
                     log: Log = no_log, progress: Progress = silent,
                     scores: list[RecordScore] | None = None) -> Protection:
     """Score, select, paraphrase and gate `data` in memory; nothing but the cache (when
     `cache_path` is given) is written. The manifest's outputs stay empty until written.
     `scores`: decisions already made (selection.decide over scoring's risks, one per record in
-    order), e.g. to rewrite many selections of one warm-up; then nothing is scored here."""
+    order), e.g. to rewrite many selections of one warm-up; then nothing is scored here.
+    A backend passed in stays open (the caller's); one built here is closed here."""
     from .models import load_embedder, load_lm
     from .paraphrase import make_backend
 
@@ -106,7 +107,6 @@ def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, 
     with contextlib.ExitStack() as cleanup:
         if backend is None and pcfg.backend != "local":  # proves the endpoint before any model
             backend = make_backend(pcfg)
-        if backend is not None:
             cleanup.callback(backend.close)
         cache = Cache(cache_path, cache_perms)
         cleanup.callback(cache.close)

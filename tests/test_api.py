@@ -61,6 +61,21 @@ def test_protect_in_memory_gives_what_the_cli_writes(tmp_path, tiny, embedder, m
     assert all(r.output is None and r.outcome is not None for r in dropped)
 
 
+def test_a_named_cache_is_private_and_resumes_with_the_callers_backend(tmp_path, tiny,
+                                                                        embedder):
+    from sanitize import protect
+    from sanitize.paraphrase.echo import EchoBackend
+
+    backend, cache = EchoBackend(), tmp_path / "rewrites.sqlite"
+    first = protect(example_rows(), config=CFG, lm=tiny, embedder=embedder, backend=backend,
+                    cache_path=str(cache))
+    calls = backend.usage()["backend_calls"]
+    assert calls > 0 and cache.stat().st_mode & 0o777 == 0o600  # it can hold original text
+    again = protect(example_rows(), config=CFG, lm=tiny, embedder=embedder, backend=backend,
+                    cache_path=str(cache))  # the caller's backend is still open
+    assert again.rows == first.rows and backend.usage()["backend_calls"] == calls
+
+
 def test_protect_takes_a_datasets_dataset_and_a_ratio(tiny, embedder):
     import datasets
 
