@@ -54,6 +54,29 @@ def test_target_verdict_and_best_soft_follow_the_numbers():
     assert bench.best_soft(res) == "soft-0.5"
 
 
+def test_committed_results_render_to_the_committed_markdown(tmp_path):
+    """RESULTS.md is generated from RESULTS.json; `--render` (no model, no data) redoes it with
+    the current code, so a change to the report or the verdicts shows up here."""
+    bench = _load_benchmark()
+    bench.main(["--render", str(REPO / "benchmarks" / "RESULTS.json"),
+                "--out", str(tmp_path / "RESULTS.md")])
+    assert ((tmp_path / "RESULTS.md").read_text()
+            == (REPO / "benchmarks" / "RESULTS.md").read_text())
+
+
+def test_benchmark_is_a_small_package_on_the_library():
+    bench = _load_benchmark()
+    from sanitize.auditing.report import TITLES
+
+    # One table of attack titles: the audit report's, shortened for narrow tables.
+    assert set(bench.TITLES) == set(TITLES)
+    assert all(TITLES[k].startswith(v) for k, v in bench.TITLES.items())
+    files = [REPO / "benchmarks" / "privacy_utility.py",
+             *sorted((REPO / "benchmarks" / "privacy").glob("*.py"))]
+    for path in files:
+        assert len(path.read_text().splitlines()) <= 400, path.name
+
+
 def test_setting_names_parse():
     bench = _load_benchmark()
     assert bench.parse_setting("soft-0.3").ratio == 0.3
