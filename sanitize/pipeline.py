@@ -246,8 +246,8 @@ def dispose(records: list[Record], outcomes: list[RecordOutcome], on_fail: str,
     status: unchanged | obfuscated | partial (rewritten, failed chunks left out, `on_fail=
     partial`) | kept-original (failed the gate, `on_fail=keep`) | dropped
     (failed the gate, `on_fail=drop`) | other-shard (`--shard`: another shard's record).
-    The audit benchmark builds its training sets with this too, so what it measures is what
-    the CLI writes."""
+    The benchmark reaches it through `sanitize.protect`, so what it measures is what the CLI
+    writes."""
     by_id = {o.record.id: o for o in outcomes}
     result: list[tuple[str, Record | None]] = []
     for j, rec in enumerate(records):

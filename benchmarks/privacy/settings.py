@@ -83,19 +83,16 @@ def decisions(setting: Setting, risks: list, seed: str) -> list:
 
 
 def protect_with(members, chosen: list, config, *, lm, embedder, cache_path: str, log):
-    """The pipeline's protect stage on `members` with decisions made earlier (`chosen`, one
-    per record; nothing is re-scored): a `sanitize.results.Protection`.
+    """`sanitize.protect` (the CLI's protect stage) on `members` with decisions made earlier
+    (`chosen`, one per record; nothing is re-scored): a `sanitize.results.Protection`.
 
-    `sanitize.pipeline.protect_dataset` is the function both `sanitize.protect` and the CLI's
-    `pipeline.run` call; it is called directly only because `sanitize.protect(cache_path=...)`
-    passes no cache permissions, which `sanitize.cache.Cache` refuses (None is not a mode).
     `lm`: the loaded base model, which the local paraphraser reuses by the CLI's own rule (the
     backend is built and closed by the call, as in the CLI). One cache file for the whole run
     (opened and closed per call): a setting regenerates nothing an earlier one made."""
-    from sanitize.pipeline import protect_dataset
+    from sanitize import protect
 
-    return protect_dataset(members, config, lm=lm, embedder=embedder, cache_path=cache_path,
-                           cache_perms=0o600, log=lambda m: log("    " + m), scores=chosen)
+    return protect(members, config=config, scores=chosen, lm=lm, embedder=embedder,
+                   cache_path=cache_path, log=lambda m: log("    " + m))
 
 
 def cache_calls(protection) -> dict:
