@@ -66,7 +66,7 @@ class DomainAttacks:
         self.base_seconds: float | None = None
 
     def _attacker(self, cfg):
-        from sanitize.auditing.run import Attacker
+        from sanitize.auditing.attacker import Attacker
 
         tok = self.base.tokenizer
         return Attacker(cfg, self.textset, tok, self.base.model, "base", self.validation,
