@@ -7,7 +7,7 @@
 
 Each call validates its config when the config is built (InputError, the one user-facing error
 type) and the records before any model loads. The CLI runs the same stages on files
-(`pipeline.run`, `audit.run.run`), so what a notebook gets is what `soft-sanitize` writes.
+(`pipeline.run`, `auditing.run.run`), so what a notebook gets is what `soft-sanitize` writes.
 """
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def audit(original: Records, protected: Records | Protection, nonmembers: Record
           validation: Records | None = None, config=None, log: Log = no_log):
     """Fine-tune on `original` and on `protected`, and run the membership-inference suite
     with `original`'s records as members and `nonmembers` as non-members (same source, never
-    trained on). Returns audit.run.AuditResult; `.models[i].metrics[attack].auc` are the
-    AUCs. `config`: an audit.config.AuditConfig (its file paths are not read)."""
+    trained on). Returns auditing.run.AuditResult; `.models[i].metrics[attack].auc` are the
+    AUCs. `config`: an auditing.config.AuditConfig (its file paths are not read)."""
     from .auditing.config import AuditConfig
     from .auditing.run import audit_datasets
 

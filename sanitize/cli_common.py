@@ -16,11 +16,13 @@ from typing import Any, Callable, Iterator
 import click
 from rich.console import Console
 
+from .batching import EVAL_BATCH
 from .config import (Method, ScoreConfig, ScoreKind, SelectConfig, TrainConfig, choices,
                      load_toml)
 from .records import FORMAT_NAMES
 
 console = Console(stderr=True)
+EVAL_BATCH_HELP = f"{EVAL_BATCH['cpu']} on CPU, {EVAL_BATCH['cuda']} on GPU"
 
 
 @contextlib.contextmanager
@@ -142,7 +144,7 @@ def scoring_options(f):
                      default=ScoreConfig.near_duplicate_similarity, show_default=True,
                      help="Embedding cosine at which two records count as near-duplicates."),
         click.option("--eval-batch-size", type=click.IntRange(min=1), default=None,
-                     help="Records per scoring batch [default: 16 on CPU, 64 on GPU]."),
+                     help=f"Records per scoring batch [default: {EVAL_BATCH_HELP}]."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -176,7 +176,6 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False,
         seen_ids[rec.id] = n
         records.append(rec)
 
-    kind = None if rows is not None else tabular.table_kind(path)
     if rows is not None:
         digest = hashlib.sha256()
         for n, row in enumerate(rows, start=1):
@@ -188,7 +187,7 @@ def read_dataset(path: str, fmt: str = "auto", skip_invalid: bool = False,
             digest.update(raw.encode("utf-8") + b"\n")
             accept(n, raw, row)
         table, sha, blank, newline = None, digest.hexdigest(), 0, "\n"
-    elif kind:
+    elif kind := tabular.table_kind(path):
         table = tabular.read_table(path, kind)
         for n, row in enumerate(table.rows, start=1):
             accept(n, json.dumps(row, ensure_ascii=False), row)

@@ -18,6 +18,7 @@ from .errors import InputError, OutputRefused
 from .datafile import Outputs, dump_json, read_dataset, sidecar, write_lines
 from .manifest import count_statuses
 from .paths import check_outputs, private_mode
+from .progress import Log, no_log
 
 # Config keys that differ between the shards of one run by design.
 PER_SHARD = ("output", "cache_path", "manifest_path", "rejected_path", "shard")
@@ -43,7 +44,7 @@ def _lines(path: str | None) -> list[str]:
 
 
 def merge(input_path: str, output: str, shards: list[str], max_drop: float = 0.5,
-          log=lambda _m: None) -> dict:
+          log: Log = no_log) -> dict:
     """Write OUT, its manifest (and rejected file) from the shards' outputs; returns the
     manifest. Raises OutputRefused, writing nothing, when the verdict fails."""
     from .pipeline import output_verdict, write_rejected

@@ -12,7 +12,6 @@ after a crash regenerates nothing that finished.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from .cache import Cache, cache_key
 from .config import GateConfig, ParaphraseConfig
@@ -22,6 +21,7 @@ from .paraphrase.base import Backend, Request, new_tokens_for
 from .paraphrase.chunks import Chunk, assemble, split
 from .paraphrase.code_rename import rename_identifiers
 from .paraphrase.clean import clean
+from .progress import Log, no_log
 from .prompts import PromptTemplate
 from .records import Record, Segment
 
@@ -117,7 +117,7 @@ def plan(records: list[Record], pcfg: ParaphraseConfig,
 
 def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, gcfg: GateConfig,
               templates: dict[str, PromptTemplate], cache: Cache, embedder,
-              log: Callable[[str], None] = lambda _m: None, verbose: bool = False
+              log: Log = no_log, verbose: bool = False
               ) -> list[RecordOutcome]:
     outcomes, jobs = plan(records, pcfg, templates)
     params = {"temperature": pcfg.temperature, "top_p": pcfg.top_p,

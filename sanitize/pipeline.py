@@ -69,7 +69,6 @@ def run(cfg: SanitizeConfig, lm=None, embedder=None, backend=None, log: Log = no
     """
     kind = out_kind(cfg)
     check_outputs(input_paths(cfg), output_paths(cfg), folders=("OUT",) if kind == "hf" else ())
-    load_templates(cfg.paraphrase.prompt_file, cfg.paraphrase.prompt_dir)  # fail fast
     data = read_dataset(cfg.input, cfg.fmt, cfg.skip_invalid)
     log(f"read {len(data.records)} records ({data.fmt}), {len(data.rejects)} invalid")
     perms = private_mode(cfg.input)

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RecordScore:
-    """A record's risk (score.Risk) with the decision: its rank and whether it is selected.
-    Field order is the scores file's column order (score.score_lines)."""
+    """A record's risk (scoring.Risk) with the decision: its rank and whether it is selected.
+    Field order is the scores file's column order (scoring.score_lines)."""
 
     id: str
     line_no: int

@@ -37,3 +37,12 @@ def test_cli_choice_lists_come_from_the_choice_types():
 def test_a_bad_choice_is_refused_when_the_config_is_built(build, message):
     with pytest.raises(InputError, match=message):
         build()
+
+
+def test_typed_counts_name_every_manifest_status():
+    from dataclasses import fields
+
+    from sanitize.manifest import STATUSES
+    from sanitize.results import Counts
+
+    assert [f.name.replace("_", "-") for f in fields(Counts)] == list(STATUSES)

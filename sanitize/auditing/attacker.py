@@ -8,21 +8,18 @@ import gc
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from ..batching import eval_batch_size
 from ..encoding import Encoded
+from ..progress import Log, no_log
 from .attacks import make_attacks, run_attacks
 from .config import AuditConfig
 from .features import Features, StatsCache, TextSet, copies_nll, lowercase_stats, nll
 from .metrics import AttackMetrics, evaluate, leakage
 from .perturb import refill_perturbations
 from .spv import self_prompt_reference, self_prompts, variation
-
-Log = Callable[[str], None]
-
 
 @dataclass
 class ModelResult:
@@ -61,7 +58,7 @@ class Attacker:
     attackers (e.g. a cheap and a full attack suite) to share them too."""
 
     def __init__(self, cfg: AuditConfig, ts: TextSet, tokenizer, base, base_key: str | None,
-                 ppl_encoded: list[Encoded], log: Log = lambda _m: None,
+                 ppl_encoded: list[Encoded], log: Log = no_log,
                  cache: StatsCache | None = None, spv_heldout: list[Encoded] | None = None):
         self.cfg, self.ts, self.tok, self.base, self.base_key = cfg, ts, tokenizer, base, base_key
         self.ppl_encoded, self.log = ppl_encoded, log

@@ -16,7 +16,6 @@ import time
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -25,14 +24,12 @@ from ..datafile import Dataset, read_dataset, write_jsonl_lines
 from ..errors import InputError
 from ..models import load_lm, pick_device
 from ..paths import check_outputs, private_mode
+from ..progress import Log, no_log
 from ..train import fine_tune
 from .attacker import Attacker, ModelResult
 from .config import AuditConfig
 from .features import TextSet, build_textset
 from .metrics import sample_too_small
-
-Log = Callable[[str], None]
-
 
 @dataclass
 class AuditResult:
@@ -108,7 +105,7 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
 
 def audit_datasets(cfg: AuditConfig, original: Dataset, protected: Dataset,
                    nonmembers: Dataset, validation: Dataset | None = None,
-                   log: Log = lambda _m: None) -> AuditResult:
+                   log: Log = no_log) -> AuditResult:
     """Dataset mode on datasets already read (files or records in memory): fine-tune a copy
     of the base model on `original` and one on `protected`, and attack both with `original`'s
     records as members and `nonmembers` as non-members. The paths in `cfg` are not read."""
@@ -326,7 +323,7 @@ def output_paths(cfg: AuditConfig) -> dict[str, str]:
     return paths
 
 
-def run(cfg: AuditConfig, log: Log = lambda _m: None) -> AuditResult:
+def run(cfg: AuditConfig, log: Log = no_log) -> AuditResult:
     """Check every path up front, then attack (model mode) or fine-tune and attack (dataset
     mode). The caller writes the reports (report.write_reports)."""
     if Path(cfg.out_dir).exists() and not Path(cfg.out_dir).is_dir():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli_common import config_file, config_option, console, emit_json, json_option, \
-    train_config_from, train_options
+from ..cli_common import EVAL_BATCH_HELP, config_file, config_option, console, emit_json, \
+    json_option, train_config_from, train_options
 from ..auditing.config import ALL_ATTACKS as ATTACK_NAMES
 from ..config import BackendName, SanitizeConfig, ScoreKind, TrainConfig, choices
 from ..errors import InputError
@@ -68,7 +68,7 @@ _FILE = click.Path(dir_okay=False)
 @click.option("--spv-epochs", type=float, default=None,
               help="Epochs of SPV-MIA's reference fine-tune [default: --epochs].")
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=None,
-              help="Texts per scoring batch [default: 16 on CPU, 64 on GPU].")
+              help=f"Texts per scoring batch [default: {EVAL_BATCH_HELP}].")
 @click.option("--ratio", type=float, default=None,
               help="--holdout-fraction: fraction of members to paraphrase [main default 0.5].")
 @click.option("--score", "risk_score", type=click.Choice(choices(ScoreKind)), default=None,
