@@ -85,6 +85,43 @@ def test_setting_names_parse():
         bench.parse_setting("soft-2")
 
 
+def test_setting_options_vary_one_thing():
+    bench = _load_benchmark()
+    s = bench.parse_setting("soft-0.5+loss-drop+partial")
+    assert (s.name, s.kind, s.ratio, s.score, s.on_fail) == (
+        "soft-0.5+loss-drop+partial", "soft", 0.5, "loss-drop", "partial")
+    assert bench.parse_setting("soft-0.5").score is None  # the run's score
+    r = bench.parse_setting("random-0.5+seed2")
+    assert (r.kind, r.ratio, r.on_fail) == ("random", 0.5, None)
+    for bad in ("soft-0.5+nope", "random-0.5+loss-drop", "no-defense+keep", "random-0.5+seedx"):
+        with pytest.raises(SystemExit, match="unknown"):
+            bench.parse_setting(bad)
+
+
+def test_setting_score_option_reranks_the_same_losses():
+    """+loss-drop re-ranks the warm-up's own losses: no second warm-up, and random draws
+    differ by name."""
+    bench = _load_benchmark()
+    from privacy.settings import decisions
+
+    from sanitize.scoring import Risk
+
+    def risk(i, before, after):
+        return Risk(id=str(i), line_no=i + 1, tokens=10, truncated=False, loss_before=before,
+                    loss_after=after, risk=-after, group=None)
+
+    # Record 0 is fitted best (lowest loss after) but learned least; record 1 learned most.
+    risks = [risk(0, 1.1, 1.0), risk(1, 5.0, 2.0), risk(2, 3.0, 2.9), risk(3, 4.0, 3.5)]
+    by_loss = decisions(bench.parse_setting("soft-0.25"), risks, "s")
+    by_drop = decisions(bench.parse_setting("soft-0.25+loss-drop"), risks, "s")
+    assert [d.selected for d in by_loss] == [True, False, False, False]
+    assert [d.selected for d in by_drop] == [False, True, False, False]
+    draws = {tuple(d.selected for d in decisions(
+        bench.parse_setting(f"random-0.5+seed{k}"), risks, f"0:dom:random-0.5+seed{k}"))
+        for k in range(6)}
+    assert len(draws) > 1
+
+
 @pytest.mark.slow
 def test_quick_benchmark_writes_finite_results(shared_data, tmp_path):
     bench = _load_benchmark()

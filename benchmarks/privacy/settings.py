@@ -16,26 +16,55 @@ SCORER = "sanitize.scoring.score_records"
 
 @dataclass(frozen=True)
 class Setting:
+    """One way to build the training set. Options after `+` vary one thing at a time:
+    `soft-0.5+loss-drop` (risk score), `soft-0.5+keep` / `+partial` / `+drop` (what happens to
+    a record whose rewrite fails), `random-0.5+seed2` (another random draw: the seed string
+    includes the name)."""
+
     name: str
     kind: str  # none | soft | random | dedup
     ratio: float | None = None
+    score: str | None = None  # None: the run's score (--score, else the library's)
+    on_fail: str | None = None  # None: the library's default
+
+
+SCORE_OPTIONS = ("loss", "loss-drop")
+ON_FAIL_OPTIONS = ("drop", "keep", "partial")
 
 
 def parse_setting(name: str) -> Setting:
-    if name == "no-defense":
-        return Setting(name, "none")
-    if name == "dedup-only":
-        return Setting(name, "dedup")
-    kind, _, ratio = name.partition("-")
+    base, *options = name.split("+")
+    setting = _parse_base(base, name)
+    for opt in options:
+        if opt in SCORE_OPTIONS and setting.kind == "soft":
+            setting = replace(setting, score=opt)
+        elif opt in ON_FAIL_OPTIONS and setting.kind in ("soft", "random"):
+            setting = replace(setting, on_fail=opt)
+        elif setting.kind == "random" and opt.startswith("seed") and opt[4:].isdigit():
+            pass  # the name alone makes the draw differ
+        else:
+            raise SystemExit(f"error: unknown option {opt!r} in setting {name!r}; soft-R takes "
+                             f"+{'/+'.join(SCORE_OPTIONS + ON_FAIL_OPTIONS)}, random-R takes "
+                             f"+{'/+'.join(ON_FAIL_OPTIONS)}/+seedN")
+    return replace(setting, name=name)
+
+
+def _parse_base(base: str, name: str) -> Setting:
+    if base == "no-defense":
+        return Setting(base, "none")
+    if base == "dedup-only":
+        return Setting(base, "dedup")
+    kind, _, ratio = base.partition("-")
     if kind in ("soft", "random"):
         try:
             r = float(ratio)
         except ValueError:
             r = -1.0
         if 0.0 < r <= 1.0:
-            return Setting(name, kind, r)
+            return Setting(base, kind, r)
     raise SystemExit(f"error: unknown setting {name!r}; use no-defense, dedup-only, soft-R or "
-                     "random-R with 0 < R <= 1 (e.g. soft-0.5)")
+                     "random-R with 0 < R <= 1 (e.g. soft-0.5), optionally with +options "
+                     "(e.g. soft-0.5+keep, soft-0.5+loss-drop, random-0.5+seed1)")
 
 
 @dataclass
@@ -75,10 +104,14 @@ def decisions(setting: Setting, risks: list, seed: str) -> list:
     (ratio, duplicate groups whole) over seeded random risks, so only the ranking differs."""
     from sanitize import select
     from sanitize.config import SelectConfig
+    from sanitize.scoring import risk_of
 
     if setting.kind == "random":
         rng = random.Random(seed)
         risks = [replace(r, risk=rng.random()) for r in risks]
+    elif setting.score is not None:  # the same warm-up losses, another rule
+        risks = [replace(r, risk=risk_of(setting.score, r.loss_before, r.loss_after))
+                 for r in risks]
     return select(risks, SelectConfig(ratio=setting.ratio))
 
 
@@ -119,6 +152,10 @@ def protected_set(setting: Setting, members, risks: list, seed: str, config, *, 
     log(f"  {setting.name}: paraphrasing {n_selected} of {len(chosen)} members")
     t = time.time()
     cfg = replace(config, select=SelectConfig(ratio=setting.ratio))  # recorded, not re-run
+    if setting.score is not None:
+        cfg = replace(cfg, score=replace(cfg.score, score=setting.score))
+    if setting.on_fail is not None:
+        cfg = replace(cfg, gate=replace(cfg.gate, on_fail=setting.on_fail))
     prot = protect_with(members, chosen, cfg, lm=lm, embedder=embedder, cache_path=cache_path,
                         log=log)
     times["paraphrase"] = round(time.time() - t, 1)
@@ -130,7 +167,9 @@ def protected_set(setting: Setting, members, risks: list, seed: str, config, *, 
               "paraphrase_calls": cache_calls(prot),
               "gate_failures": gate_failures(outcomes(prot)),
               "duplicate_groups": count_groups(r.group for r in risks),
-              "scorer": SCORER if setting.kind == "soft" else None}
+              "scorer": SCORER if setting.kind == "soft" else None,
+              "score": cfg.score.score if setting.kind == "soft" else None,
+              "on_fail": cfg.gate.on_fail}
     out = [r.output for r in prot.results if r.output is not None]
     return TrainingSet(out, counts, times)
 
