@@ -120,21 +120,6 @@ def test_list_markers_and_layout_are_kept():
     assert out == "Steps:\n\n- REWRITTEN TEXT\n\n- REWRITTEN TEXT\n"
 
 
-def test_title_over_its_body_is_two_pieces():
-    """A small model given a title line over its abstract rewrites the title and stops: each
-    line of a paragraph that is not one hard-wrapped flow is its own piece."""
-    text = ("Effects of drug X on blood pressure in adults: a randomised trial.\n"
-            "We enrolled 120 patients. Drug X lowered systolic pressure by 8 mmHg.\n"
-            "- a list item with some words\n- another list item here")
-    chunks = split(text, "text")
-    assert [(c.prefix, c.original, c.sep) for c in chunks] == [
-        ("", "Effects of drug X on blood pressure in adults: a randomised trial.", "\n"),
-        ("", "We enrolled 120 patients. Drug X lowered systolic pressure by 8 mmHg.", "\n"),
-        ("- ", "a list item with some words", "\n"), ("- ", "another list item here", "")]
-    out = assemble(chunks, {i: f"R{i}" for i in range(len(chunks))})
-    assert out == "R0\nR1\n- R2\n- R3"
-
-
 # -- cleaning ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw", [

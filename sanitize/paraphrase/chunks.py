@@ -2,10 +2,10 @@
 
 The embedded 135M model rewrites a paragraph acceptably and a whole article poorly (seen in
 use, not benchmarked: docs/paraphrase.md), and it drops layout. So a segment is cut along its
-own structure: fenced code blocks, then paragraphs (blank-line runs), then the lines of a
-paragraph that is not one hard-wrapped flow, then sentence groups of long lines. The separators
-between pieces are kept from the original, so paragraph breaks, blank lines and the order of
-everything survive whatever the model does inside a piece.
+own structure: fenced code blocks, then paragraphs (blank-line runs), then sentence groups (or
+line groups) of long paragraphs. The separators between pieces are kept from the original, so
+paragraph breaks, blank lines and the order of everything survive whatever the model does
+inside a piece.
 
 - Hard-wrapped paragraphs are unwrapped into one line before rewriting (sentence-level work on
   wrapped lines cuts sentences in half) and re-wrapped to the original width afterwards.
@@ -88,21 +88,6 @@ def _split_long(para: str, max_words: int) -> list[tuple[str, str]]:
     return [cut for body, trail in pieces for cut in _cut_at_spaces(body, trail, max_words)]
 
 
-def _line_pieces(para: str, max_words: int) -> list[tuple[str, str]]:
-    """One piece per line of a paragraph whose lines are not one hard-wrapped flow (a title
-    over its body, list items, table rows): given several such lines, the small model tends to
-    rewrite the first one and stop (a title for a whole abstract). Long lines are cut into
-    sentence groups; the newlines stay as separators."""
-    lines = para.split("\n")
-    pieces: list[tuple[str, str]] = []
-    for i, line in enumerate(lines):
-        sep = "\n" if i < len(lines) - 1 else ""
-        cut = _split_long(line, max_words) if words(line) > max_words else [(line, "")]
-        cut[-1] = (cut[-1][0], cut[-1][1] + sep)
-        pieces += cut
-    return pieces
-
-
 def _cut_at_spaces(piece: str, sep: str, max_words: int) -> list[tuple[str, str]]:
     """A piece still over `max_words` (one huge line, no sentence end to cut at) is cut at
     whitespace, so no chunk outgrows what the model and the gate handle in bounded time."""
@@ -138,12 +123,8 @@ def _text_chunks(block: str, sep: str, max_words: int) -> list[Chunk]:
         if body != para:  # trailing newline/spaces are layout: keep them in the separator
             para, psep = body, para[len(body):] + psep
         wrapped = _is_hard_wrapped(para)
-        if wrapped or ("\n" not in para and words(para) <= max_words):
-            pieces = [(para, "")]
-        elif "\n" in para:
-            pieces = _line_pieces(para, max_words)
-        else:
-            pieces = _split_long(para, max_words)
+        pieces = ([(para, "")] if wrapped or words(para) <= max_words
+                  else _split_long(para, max_words))
         pieces[-1] = (pieces[-1][0], pieces[-1][1] + psep)
         for text, s in pieces:
             prefix = "" if "\n" in text else text[:_MARKER.match(text).end()]
