@@ -28,24 +28,23 @@ class Setting:
     on_fail: str | None = None  # None: the library's default
 
 
-SCORE_OPTIONS = ("loss", "loss-drop")
-ON_FAIL_OPTIONS = ("drop", "keep", "partial")
-
-
 def parse_setting(name: str) -> Setting:
+    from sanitize.config import OnFail, ScoreKind, choices  # the library's own choice lists
+
+    score_options, on_fail_options = choices(ScoreKind), choices(OnFail)
     base, *options = name.split("+")
     setting = _parse_base(base, name)
     for opt in options:
-        if opt in SCORE_OPTIONS and setting.kind == "soft":
+        if opt in score_options and setting.kind == "soft":
             setting = replace(setting, score=opt)
-        elif opt in ON_FAIL_OPTIONS and setting.kind in ("soft", "random"):
+        elif opt in on_fail_options and setting.kind in ("soft", "random"):
             setting = replace(setting, on_fail=opt)
         elif setting.kind == "random" and opt.startswith("seed") and opt[4:].isdigit():
             pass  # the name alone makes the draw differ
         else:
             raise SystemExit(f"error: unknown option {opt!r} in setting {name!r}; soft-R takes "
-                             f"+{'/+'.join(SCORE_OPTIONS + ON_FAIL_OPTIONS)}, random-R takes "
-                             f"+{'/+'.join(ON_FAIL_OPTIONS)}/+seedN")
+                             f"+{'/+'.join(score_options + on_fail_options)}, random-R takes "
+                             f"+{'/+'.join(on_fail_options)}/+seedN")
     return replace(setting, name=name)
 
 
