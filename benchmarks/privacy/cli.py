@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(threads_before)  # main() may run inside pytest
 
 
-def run_benchmark(args: argparse.Namespace, argv: list[str], settings: list[Setting]) -> dict:
+def make_context(args: argparse.Namespace, argv: list[str],
+                 script: str = "privacy_utility.py") -> RunContext:
+    """The configs every domain shares, from resolved arguments (also benchmarks/
+    rewrite_leakage.py's, so both measure with the same training and attack settings)."""
     from sanitize.auditing.config import AttackConfig, AuditConfig
     from sanitize.config import GateConfig, ParaphraseConfig, ScoreConfig, TrainConfig
 
@@ -142,9 +145,16 @@ def run_benchmark(args: argparse.Namespace, argv: list[str], settings: list[Sett
     gate = GateConfig()
     audit = AuditConfig(out_dir=str(args.cache_dir), attacks=CHEAP_ATTACKS, train=train,
                         bootstrap=args.bootstrap, seed=args.seed, attack=AttackConfig())
-    command = "python benchmarks/privacy_utility.py " + shlex.join(argv)
-    ctx = RunContext(args, train, score, paraphrase, gate, audit,
-                     replace(audit, attacks=FULL_ATTACKS), args.cache_dir, source_hash(), command)
+    command = f"python benchmarks/{script} " + shlex.join(argv)
+    return RunContext(args, train, score, paraphrase, gate, audit,
+                      replace(audit, attacks=FULL_ATTACKS), args.cache_dir, source_hash(),
+                      command)
+
+
+def run_benchmark(args: argparse.Namespace, argv: list[str], settings: list[Setting]) -> dict:
+    ctx = make_context(args, argv)
+    train, score, paraphrase, gate, command = (ctx.train, ctx.score, ctx.paraphrase, ctx.gate,
+                                               ctx.command)
     t0 = time.time()
     report = {"schema": "soft-sanitize/benchmark/v1", "quick": args.quick,
               "source": ctx.src_hash, "command": command,
