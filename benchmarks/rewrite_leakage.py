@@ -136,7 +136,7 @@ def group_auc(scores: dict, members: list[int], n_boot: int, seed: int) -> dict:
 
 def groups(rows: list[dict]) -> list[tuple[str, str, list[int]]]:
     """(grouping, label, member positions): all, not rewritten, overlap and similarity bins,
-    the default gate's verdict."""
+    today's wording bounds met or missed, the default gate's verdict."""
     done = [i for i, r in enumerate(rows) if r["rewritten"]]
     out = [("all", "every member", list(range(len(rows)))),
            ("all", "rewritten", done),
@@ -146,6 +146,15 @@ def groups(rows: list[dict]) -> list[tuple[str, str, list[int]]]:
         for lo, hi in zip(bins, bins[1:]):
             label = f"below {hi:.2f}" if lo < 0 else f"{lo:.2f}-{min(hi, 1.0):.2f}"
             out.append((key, label, [i for i in done if lo <= rows[i][key] < hi]))
+    # Today's privacy bounds alone (the rest of the gate is about meaning, not leakage).
+    from sanitize.config import GateConfig
+
+    g = GateConfig()
+    within = [i for i in done
+              if rows[i]["overlap"] <= g.max_overlap and rows[i]["common_span"] <= g.max_common_span]
+    out += [("wording bounds", f"met (overlap <= {g.max_overlap}, span <= {g.max_common_span})",
+             within),
+            ("wording bounds", "missed", [i for i in done if i not in within])]
     verdicts = sorted({rows[i]["default_gate"] for i in done}, key=lambda v: (v != "pass", v))
     for v in verdicts:
         out.append(("default gate", v, [i for i in done if rows[i]["default_gate"] == v]))

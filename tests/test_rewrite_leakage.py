@@ -36,7 +36,9 @@ def test_every_rewritten_member_falls_in_one_bin_of_each_grouping():
         by.setdefault(grouping, {})[label] = idx
     assert by["all"] == {"every member": [0, 1, 2, 3, 4, 5], "rewritten": [0, 1, 2, 3, 4],
                          "not rewritten (kept as is)": [5]}
-    for grouping in ("overlap", "similarity", "default gate"):
+    met, missed = by["wording bounds"].values()  # overlap <= 0.7 and span <= 12
+    assert met == [0, 1, 2] and missed == [3, 4]
+    for grouping in ("overlap", "similarity", "wording bounds", "default gate"):
         members = sorted(i for idx in by[grouping].values() for i in idx)
         assert members == [0, 1, 2, 3, 4], grouping  # a partition of the rewritten members
     assert by["overlap"]["0.50-0.60"] == [1] and by["overlap"]["0.60-0.70"] == [2]
