@@ -97,7 +97,10 @@ def member_scores(run: DomainRun, ctx, name: str, records: list) -> dict:
     """Each attack's score of every text (members first) under a target trained on
     `records`, cached by the training set's hash (training is seeded: same set, same model)."""
     sha = hashlib.sha256("".join(r.raw + "\n" for r in records).encode()).hexdigest()
-    key = sha256_json({**run.common, "train_sha256": sha, "audit": asdict(run.attacks.cheap_cfg)})
+    cheap = run.attacks.cheap_cfg  # what decides the scores (not where results are written)
+    key = sha256_json({**run.common, "train_sha256": sha,
+                       "audit": {"attacks": list(cheap.attacks), "attack": asdict(cheap.attack),
+                                 "bootstrap": cheap.bootstrap, "seed": cheap.seed}})
     path = out_dir(ctx) / f"{run.domain}.{name}.scores.json"
     cached = read_cached(path, key)
     if cached is not None:
