@@ -25,7 +25,6 @@ is cached there or in the shared paraphrase cache, so a killed run resumes.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import time
@@ -41,7 +40,8 @@ for path in (HERE.parent, HERE):  # the library (sanitize) and the benchmark pac
 
 from privacy.attacks import train_target  # noqa: E402
 from privacy.cli import build_parser, make_context, resolve  # noqa: E402
-from privacy.common import log, read_cached, sha256_json, write_json  # noqa: E402
+from privacy.common import (lines_sha256, log, read_cached, sha256_json,  # noqa: E402
+                            write_json)
 from privacy.run import DomainRun  # noqa: E402
 from privacy.settings import decisions, parse_setting, protect_with  # noqa: E402
 
@@ -73,34 +73,32 @@ def rewrites(run: DomainRun, ctx) -> tuple[list, list[dict]]:
     cfg = SanitizeConfig(score=run.score, paraphrase=ctx.paraphrase, gate=open_gate())
     prot = protect_with(members, chosen, cfg, lm=ctx.base_lm(), embedder=ctx.sentence_embedder(),
                         cache_path=str(ctx.cache_dir / "paraphrases.sqlite"), log=log)
-    records, rows = [], []
-    for res in prot.results:
-        records.append(res.output if res.output is not None else res.record)
-        out = res.outcome
-        rewritten = out is not None and out.new_record is not None
-        row = {"id": res.record.id, "rewritten": rewritten}
-        if rewritten:
-            segs = [s for s in out.segments if s.new_text is not None]
-            pairs = [(assemble(s.chunks, {}), s.new_text) for s in segs]
-            judged = evaluate(pairs, GateConfig(), ctx.sentence_embedder(),
-                              [s.kind for s in segs])
-            # A record is as close to its original as its closest segment.
-            row.update(overlap=max(g.overlap for g in judged),
-                       similarity=min(g.similarity for g in judged),
-                       common_span=max(g.common_span for g in judged),
-                       default_gate=next((g.reason for g in judged if not g.passed), "pass"))
-        rows.append(row)
+    records = [res.output if res.output is not None else res.record for res in prot.results]
+    rows = [{"id": res.record.id,
+             "rewritten": res.outcome is not None and res.outcome.new_record is not None}
+            for res in prot.results]
+    # Every rewritten segment judged by today's gate in one call (one embedding batch).
+    segs = [(i, s) for i, (res, row) in enumerate(zip(prot.results, rows)) if row["rewritten"]
+            for s in res.outcome.segments if s.new_text is not None]
+    judged = evaluate([(assemble(s.chunks, {}), s.new_text) for _, s in segs], GateConfig(),
+                      ctx.sentence_embedder(), [s.kind for _, s in segs])
+    by_record: dict[int, list] = {}
+    for (i, _), g in zip(segs, judged):
+        by_record.setdefault(i, []).append(g)
+    for i, gs in by_record.items():
+        # A record is as close to its original as its closest segment.
+        rows[i].update(overlap=max(g.overlap for g in gs),
+                       similarity=min(g.similarity for g in gs),
+                       common_span=max(g.common_span for g in gs),
+                       default_gate=next((g.reason for g in gs if not g.passed), "pass"))
     return records, rows
 
 
 def member_scores(run: DomainRun, ctx, name: str, records: list) -> dict:
     """Each attack's score of every text (members first) under a target trained on
     `records`, cached by the training set's hash (training is seeded: same set, same model)."""
-    sha = hashlib.sha256("".join(r.raw + "\n" for r in records).encode()).hexdigest()
-    cheap = run.attacks.cheap_cfg  # what decides the scores (not where results are written)
-    key = sha256_json({**run.common, "train_sha256": sha,
-                       "audit": {"attacks": list(cheap.attacks), "attack": asdict(cheap.attack),
-                                 "bootstrap": cheap.bootstrap, "seed": cheap.seed}})
+    sha = lines_sha256(r.raw for r in records)
+    key = sha256_json({**run.common, "train_sha256": sha, "audit": run.cheap_audit_key()})
     path = out_dir(ctx) / f"{run.domain}.{name}.scores.json"
     cached = read_cached(path, key)
     if cached is not None:
@@ -140,6 +138,8 @@ def group_auc(scores: dict, members: list[int], n_boot: int, seed: int) -> dict:
 def groups(rows: list[dict]) -> list[tuple[str, str, list[int]]]:
     """(grouping, label, member positions): all, not rewritten, overlap and similarity bins,
     today's wording bounds met or missed, the default gate's verdict."""
+    from sanitize.config import GateConfig
+
     done = [i for i, r in enumerate(rows) if r["rewritten"]]
     out = [("all", "every member", list(range(len(rows)))),
            ("all", "rewritten", done),
@@ -150,14 +150,12 @@ def groups(rows: list[dict]) -> list[tuple[str, str, list[int]]]:
             label = f"below {hi:.2f}" if lo < 0 else f"{lo:.2f}-{min(hi, 1.0):.2f}"
             out.append((key, label, [i for i in done if lo <= rows[i][key] < hi]))
     # Today's privacy bounds alone (the rest of the gate is about meaning, not leakage).
-    from sanitize.config import GateConfig
-
     g = GateConfig()
-    within = [i for i in done
-              if rows[i]["overlap"] <= g.max_overlap and rows[i]["common_span"] <= g.max_common_span]
+    met = {i for i in done
+           if rows[i]["overlap"] <= g.max_overlap and rows[i]["common_span"] <= g.max_common_span}
     out += [("wording bounds", f"met (overlap <= {g.max_overlap}, span <= {g.max_common_span})",
-             within),
-            ("wording bounds", "missed", [i for i in done if i not in within])]
+             [i for i in done if i in met]),
+            ("wording bounds", "missed", [i for i in done if i not in met])]
     verdicts = sorted({rows[i]["default_gate"] for i in done}, key=lambda v: (v != "pass", v))
     for v in verdicts:
         out.append(("default gate", v, [i for i in done if rows[i]["default_gate"] == v]))

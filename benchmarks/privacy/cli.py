@@ -153,17 +153,15 @@ def make_context(args: argparse.Namespace, argv: list[str],
 
 def run_benchmark(args: argparse.Namespace, argv: list[str], settings: list[Setting]) -> dict:
     ctx = make_context(args, argv)
-    train, score, paraphrase, gate, command = (ctx.train, ctx.score, ctx.paraphrase, ctx.gate,
-                                               ctx.command)
     t0 = time.time()
     report = {"schema": "soft-sanitize/benchmark/v1", "quick": args.quick,
-              "source": ctx.src_hash, "command": command,
+              "source": ctx.src_hash, "command": ctx.command,
               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "hardware": hardware(),
               "config": {"members": args.members, "nonmembers": args.nonmembers,
                          "validation": args.validation, "max_chars": args.max_chars,
                          "seed": args.seed, "settings": args.settings,
-                         "train": asdict(train), "score": asdict(score),
-                         "paraphrase": asdict(paraphrase), "gate": asdict(gate),
+                         "train": asdict(ctx.train), "score": asdict(ctx.score),
+                         "paraphrase": asdict(ctx.paraphrase), "gate": asdict(ctx.gate),
                          "cheap_attacks": list(CHEAP_ATTACKS), "full_attacks": list(FULL_ATTACKS),
                          "full_suite": not args.no_full_suite, "bootstrap": args.bootstrap},
               "domains": [], "skipped_domains": []}

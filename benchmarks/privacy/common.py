@@ -33,6 +33,15 @@ def sha256_json(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def lines_sha256(lines) -> str:
+    """The sha256 `sanitize.datafile.write_jsonl_lines` returns for the same lines: a training
+    set's identity without writing it."""
+    h = hashlib.sha256()
+    for line in lines:
+        h.update((line + "\n").encode("utf-8"))
+    return h.hexdigest()
+
+
 def source_hash() -> str:
     """Hash of the library source and prompts: a changed library never reuses stale results
     unannounced (the report names results measured with another source)."""

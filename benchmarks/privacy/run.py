@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .attacks import DomainAttacks, metrics_json, strongest, train_target
-from .common import hardware, hardware_text, log, read_cached, sha256_json, write_json
+from .common import (hardware, hardware_text, lines_sha256, log, read_cached, sha256_json,
+                     write_json)
 from .settings import SCORER, Setting, TrainingSet, dedup_set, original_set, protected_set
 from .split import ROLES, WINDOWS, make_split
 from .verdict import best_soft
@@ -180,11 +180,15 @@ class DomainRun:
 
     # -- one setting ---------------------------------------------------------------------------
 
+    def cheap_audit_key(self) -> dict:
+        """What decides the cheap attacks' figures (not where an audit writes its outputs)."""
+        cheap = self.attacks.cheap_cfg
+        return {"attacks": list(cheap.attacks), "attack": asdict(cheap.attack),
+                "bootstrap": cheap.bootstrap, "seed": cheap.seed}
+
     def setting_key(self, s: Setting) -> str:
-        c, cheap = self.ctx, self.attacks.cheap_cfg
-        parts = {**self.common, "setting": asdict(s),
-                 "audit": {"attacks": list(cheap.attacks), "attack": asdict(cheap.attack),
-                           "bootstrap": cheap.bootstrap, "seed": cheap.seed}}
+        c = self.ctx
+        parts = {**self.common, "setting": asdict(s), "audit": self.cheap_audit_key()}
         if s.kind == "soft":
             parts["score"] = asdict(self.score)
         if s.kind in ("soft", "random"):
@@ -274,8 +278,7 @@ class DomainRun:
         if target is None:  # resumed run: retrain (deterministic with the same seed)
             log(f"{self.domain}/{name}: retraining the target for the full suite")
             made = self.training_set(settings[name])
-            sha = hashlib.sha256("".join(x + "\n" for x in made.lines()).encode()).hexdigest()
-            if sha != res["train_sha256"]:  # e.g. the paraphrase cache was deleted
+            if lines_sha256(made.lines()) != res["train_sha256"]:  # e.g. the paraphrase cache was deleted
                 raise SystemExit(f"error: {self.domain}/{name}: the rebuilt training set differs "
                                  "from the one the cheap attacks measured; delete "
                                  f"{self.dir / (name + '.json')} to recompute the setting")
