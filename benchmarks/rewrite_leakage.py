@@ -28,6 +28,7 @@ import argparse
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def rewrites(run: DomainRun, ctx) -> tuple[list, list[dict]]:
     """The members with each one rewritten under the open gate, and per member its distance
     from the original and the default gate's verdict on the same pair."""
     from sanitize.config import GateConfig, SanitizeConfig
-    from sanitize.gate import evaluate
+    from sanitize.gate import evaluate_every_check
     from sanitize.paraphrase.chunks import assemble
 
     members = run.split.members
@@ -77,20 +78,23 @@ def rewrites(run: DomainRun, ctx) -> tuple[list, list[dict]]:
     rows = [{"id": res.record.id,
              "rewritten": res.outcome is not None and res.outcome.new_record is not None}
             for res in prot.results]
-    # Every rewritten segment judged by today's gate in one call (one embedding batch).
+    # Every rewritten segment judged by today's gate in one call (one embedding batch), with
+    # every check it fails listed, not only the first.
     segs = [(i, s) for i, (res, row) in enumerate(zip(prot.results, rows)) if row["rewritten"]
             for s in res.outcome.segments if s.new_text is not None]
-    judged = evaluate([(assemble(s.chunks, {}), s.new_text) for _, s in segs], GateConfig(),
-                      ctx.sentence_embedder(), [s.kind for _, s in segs])
+    judged = evaluate_every_check([(assemble(s.chunks, {}), s.new_text) for _, s in segs],
+                                  GateConfig(), ctx.sentence_embedder(), [s.kind for _, s in segs])
     by_record: dict[int, list] = {}
-    for (i, _), g in zip(segs, judged):
-        by_record.setdefault(i, []).append(g)
-    for i, gs in by_record.items():
-        # A record is as close to its original as its closest segment.
-        rows[i].update(overlap=max(g.overlap for g in gs),
-                       similarity=min(g.similarity for g in gs),
-                       common_span=max(g.common_span for g in gs),
-                       default_gate=next((g.reason for g in gs if not g.passed), "pass"))
+    for (i, _), verdict in zip(segs, judged):
+        by_record.setdefault(i, []).append(verdict)
+    for i, verdicts in by_record.items():
+        # A record is as close to its original as its closest segment, and fails every check
+        # one of its segments fails.
+        rows[i].update(overlap=max(g.overlap for g, _ in verdicts),
+                       similarity=min(g.similarity for g, _ in verdicts),
+                       common_span=max(g.common_span for g, _ in verdicts),
+                       default_gate=next((g.reason for g, _ in verdicts if not g.passed), "pass"),
+                       failed_checks=list(dict.fromkeys(c for _, f in verdicts for c in f)))
     return records, rows
 
 
@@ -159,6 +163,11 @@ def groups(rows: list[dict]) -> list[tuple[str, str, list[int]]]:
     verdicts = sorted({rows[i]["default_gate"] for i in done}, key=lambda v: (v != "pass", v))
     for v in verdicts:
         out.append(("default gate", v, [i for i in done if rows[i]["default_gate"] == v]))
+    # Records one check alone keeps from passing: what relaxing that check would let through.
+    single = sorted({rows[i]["failed_checks"][0] for i in done
+                     if len(rows[i]["failed_checks"]) == 1})
+    for check in single:
+        out.append(("fails only", check, [i for i in done if rows[i]["failed_checks"] == [check]]))
     return out
 
 
@@ -192,6 +201,17 @@ def render(report: dict) -> str:
         lines.append(f"| {g['grouping']} | {g['group']} | {g['n']} | "
                      f"{cell(g['no-defense'], 'reference')} | {cell(g['rewritten'], 'reference')}"
                      f" | {cell(g['no-defense'], 'loss')} | {cell(g['rewritten'], 'loss')} |")
+    lines += ["", "Today's gate on the rewrites, check by check (a record fails a check when one of "
+              "its segments does; *alone*: the only check it fails, so relaxing that check alone "
+              "would let it pass):", "", "| check | records failing it | failing it alone |",
+              "|---|---|---|"]
+    rewritten = [r for r in d["members_detail"] if r["rewritten"]]
+    counts = Counter(c for r in rewritten for c in r["failed_checks"])
+    alone = Counter(r["failed_checks"][0] for r in rewritten if len(r["failed_checks"]) == 1)
+    for check, n in counts.most_common():
+        lines.append(f"| {check} | {n} | {alone[check]} |")
+    passed = sum(1 for r in rewritten if not r["failed_checks"])
+    lines.append(f"| (none: passes) | {passed} | |")
     return "\n".join(lines) + "\n"
 
 

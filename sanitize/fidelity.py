@@ -505,15 +505,18 @@ _TEXT_CHECKS = (numbers_reason, negation_reason, names_reason)
 _CODE_CHECKS = (code_names_reason, code_strings_reason)
 
 
+def fidelity_failures(original: str, candidate: str, kind: str = "text") -> list[str]:
+    """Every fact check the candidate fails, in order: "numbers", "negation", "names" (kind
+    "text", "chat" or anything but "code"), or "code-names", "code-strings" (kind "code")."""
+    checks = _CODE_CHECKS if kind == "code" else _TEXT_CHECKS
+    return [reason for reason in (check(original, candidate) for check in checks) if reason]
+
+
 def fidelity_reason(original: str, candidate: str, kind: str = "text") -> str:
-    """"" when the candidate keeps the original's facts, else a short failure reason:
-    "numbers", "negation", "names" (kind "text", "chat" or anything but "code"), or
-    "code-names", "code-strings" (kind "code"). The first failing check, in that order."""
-    for check in (_CODE_CHECKS if kind == "code" else _TEXT_CHECKS):
-        reason = check(original, candidate)
-        if reason:
-            return reason
-    return ""
+    """"" when the candidate keeps the original's facts, else the first failed check of
+    `fidelity_failures`."""
+    failures = fidelity_failures(original, candidate, kind)
+    return failures[0] if failures else ""
 
 
 def facts(text: str, kind: str = "text") -> dict:

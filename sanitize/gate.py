@@ -22,7 +22,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from .config import GateConfig
-from .fidelity import fidelity_reason
+from .fidelity import fidelity_failures
 from .paraphrase.code_rename import parses
 
 _WORD = re.compile(r"\w+")
@@ -146,6 +146,18 @@ def evaluate(pairs: list[tuple[str, str]], cfg: GateConfig, embedder,
              kinds: list[str] | None = None) -> list[GateResult]:
     """Gate decisions for (original, candidate) pairs, in order. `kinds`: each pair's content
     kind (text, code, chat) for the fact checks; default text."""
+    return [result for result, _ in _judge(pairs, cfg, embedder, kinds, first_only=True)]
+
+
+def evaluate_every_check(pairs: list[tuple[str, str]], cfg: GateConfig, embedder,
+                         kinds: list[str] | None = None) -> list[tuple[GateResult, list[str]]]:
+    """`evaluate`, with every check each pair fails listed in the gate's order (the first is
+    its GateResult.reason). For reports: which check alone stands between a candidate and a
+    pass."""
+    return _judge(pairs, cfg, embedder, kinds, first_only=False)
+
+
+def _judge(pairs, cfg, embedder, kinds, first_only: bool) -> list[tuple[GateResult, list[str]]]:
     if not pairs:
         return []
     sims = similarities(pairs, embedder)
@@ -154,19 +166,19 @@ def evaluate(pairs: list[tuple[str, str]], cfg: GateConfig, embedder,
         ov = overlap(orig, cand)
         span = longest_common_span(orig, cand)
         ratio = len(cand.strip()) / max(1, len(orig.strip()))
-        reason = sanity_reason(orig, cand, cfg)
-        if not reason and sim < cfg.min_similarity:
-            reason = "similarity"
-        if not reason and ov > cfg.max_overlap:
-            reason = "overlap"
-        if not reason and span > cfg.max_common_span:
-            reason = "common-span"
-        if not reason and kind == "code" and parses(orig, "python") and \
-                parses(cand, "python") is False:
-            reason = "parse"  # Python that parsed before must parse after
-        if not reason and cfg.check_facts:
-            reason = fidelity_reason(orig, cand, kind)
-        out.append(GateResult(not reason, reason, sim, ov, span, ratio))
+        failed = [sanity_reason(orig, cand, cfg),
+                  "similarity" if sim < cfg.min_similarity else "",
+                  "overlap" if ov > cfg.max_overlap else "",
+                  "common-span" if span > cfg.max_common_span else ""]
+        # Python that parsed before must parse after.
+        if kind == "code" and parses(orig, "python") and parses(cand, "python") is False:
+            failed.append("parse")
+        failed = [reason for reason in failed if reason]
+        # The fact checks are the dearest; the gate needs them only when all else passed.
+        if cfg.check_facts and not (first_only and failed):
+            failed += fidelity_failures(orig, cand, kind)
+        out.append((GateResult(not failed, failed[0] if failed else "", sim, ov, span, ratio),
+                    failed))
     return out
 
 

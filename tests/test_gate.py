@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sanitize.config import GateConfig
-from sanitize.gate import evaluate, longest_common_span, overlap
+from sanitize.gate import evaluate, evaluate_every_check, longest_common_span, overlap
 
 ORIGINAL = ("The committee approved the new budget on Tuesday after a long debate about "
             "funding for public schools and road repairs.")
@@ -55,6 +55,22 @@ def test_unrelated_text_fails_similarity(embedder):
             "in a warm spot until it doubles in size overnight.")
     r = decide(ORIGINAL, cand, embedder)
     assert not r.passed and r.reason == "similarity"
+
+
+def test_every_check_is_listed_and_the_gate_reports_the_first(embedder):
+    # A touch-up that also changes the day: too close to the original AND a changed fact.
+    touched = ORIGINAL.replace("Tuesday", "Friday").replace("long", "lengthy")
+
+    def failed(cand, **kw):
+        [(result, checks)] = evaluate_every_check([(ORIGINAL, cand)], GateConfig(**kw), embedder)
+        assert result == decide(ORIGINAL, cand, embedder, **kw)
+        return checks
+
+    assert failed(touched) == ["overlap", "names"]
+    assert decide(ORIGINAL, touched, embedder).reason == "overlap"
+    # With the fact checks off they are not listed; a passing pair lists nothing.
+    assert failed(touched, check_facts=False) == ["overlap"]
+    assert failed(PARAPHRASE) == []
 
 
 @pytest.mark.parametrize("cand,reason", [

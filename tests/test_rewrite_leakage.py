@@ -20,15 +20,16 @@ def _load():
     return mod
 
 
-def _row(overlap, similarity, verdict):
+def _row(overlap, similarity, verdict, failed=None):
+    failed = ([] if verdict == "pass" else [verdict]) if failed is None else failed
     return {"id": "x", "rewritten": True, "overlap": overlap, "similarity": similarity,
-            "common_span": 3, "default_gate": verdict}
+            "common_span": 3, "default_gate": verdict, "failed_checks": failed}
 
 
 def test_every_rewritten_member_falls_in_one_bin_of_each_grouping():
     rl = _load()
     rows = [_row(0.0, -0.2, "similarity"), _row(0.5, 0.6, "pass"), _row(0.69, 0.99, "overlap"),
-            _row(0.9, 1.0, "overlap"), _row(1.0, 0.75, "pass"),
+            _row(0.9, 1.0, "overlap", ["overlap", "names"]), _row(1.0, 0.75, "pass"),
             {"id": "y", "rewritten": False}]
     groups = rl.groups(rows)
     by = {}
@@ -45,6 +46,8 @@ def test_every_rewritten_member_falls_in_one_bin_of_each_grouping():
     assert by["overlap"]["0.90-1.00"] == [3, 4]  # 1.0 (a copy) is in the last bin
     assert by["similarity"]["below 0.60"] == [0] and by["similarity"]["0.75-0.85"] == [4]
     assert list(by["default gate"]) == ["pass", "overlap", "similarity"]  # pass first
+    # Only records that one check alone fails: member 3 fails two.
+    assert by["fails only"] == {"overlap": [2], "similarity": [0]}
 
 
 def test_group_auc_compares_the_group_with_every_nonmember():
@@ -90,6 +93,8 @@ def test_quick_run_accounts_for_every_member_and_resumes(shared_data, tmp_path):
     for r in rows:
         if r["rewritten"]:
             assert 0.0 <= r["overlap"] <= 1.0 and -1.0 <= r["similarity"] <= 1.0
+            # Every failed check is listed; the gate's verdict is the first of them.
+            assert r["default_gate"] == (r["failed_checks"] or ["pass"])[0]
     first = {g["group"]: g for g in report["groups"]}["every member"]
     for target in ("no-defense", "rewritten"):
         assert 0.0 <= first[target]["reference"]["auc"] <= 1.0
