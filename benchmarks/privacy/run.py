@@ -188,7 +188,10 @@ class DomainRun:
 
     def setting_key(self, s: Setting) -> str:
         c = self.ctx
-        parts = {**self.common, "setting": asdict(s), "audit": self.cheap_audit_key()}
+        setting = asdict(s)
+        if not s.paraphraser:  # the embedded paraphraser: keys as before the option existed
+            del setting["paraphraser"]
+        parts = {**self.common, "setting": setting, "audit": self.cheap_audit_key()}
         if s.kind == "soft":
             parts["score"] = asdict(self.score)
         if s.kind in ("soft", "random"):

@@ -8,6 +8,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from .paraphrasers import OPTIONS as PARAPHRASER_OPTIONS
+from .paraphrasers import with_options
+
 SETTINGS = ("no-defense", "soft-0.3", "soft-0.5", "soft-1.0", "random-0.5", "dedup-only")
 QUICK_SETTINGS = ("no-defense", "soft-0.5", "random-0.5", "dedup-only")
 # The warm-up's scorer, named in the results (`sanitize.score` is its public entry).
@@ -19,13 +22,14 @@ class Setting:
     """One way to build the training set. Options after `+` vary one thing at a time:
     `soft-0.5+loss-drop` (risk score), `soft-0.5+keep` / `+partial` / `+drop` (what happens to
     a record whose rewrite fails), `random-0.5+seed2` (another random draw: the seed string
-    includes the name)."""
+    includes the name), `soft-0.5+qwen0.5b+block4` (the paraphraser: paraphrasers.OPTIONS)."""
 
     name: str
     kind: str  # none | soft | random | dedup
     ratio: float | None = None
     score: str | None = None  # None: the run's score (--score, else the library's)
     on_fail: str | None = None  # None: the library's default
+    paraphraser: tuple[str, ...] = ()  # paraphrasers.OPTIONS applied in order (none: the run's)
 
 
 def parse_setting(name: str) -> Setting:
@@ -39,12 +43,15 @@ def parse_setting(name: str) -> Setting:
             setting = replace(setting, score=opt)
         elif opt in on_fail_options and setting.kind in ("soft", "random"):
             setting = replace(setting, on_fail=opt)
+        elif opt in PARAPHRASER_OPTIONS and setting.kind in ("soft", "random"):
+            setting = replace(setting, paraphraser=(*setting.paraphraser, opt))
         elif setting.kind == "random" and opt.startswith("seed") and opt[4:].isdigit():
             pass  # the name alone makes the draw differ
         else:
+            soft = "/+".join((*score_options, *on_fail_options, *PARAPHRASER_OPTIONS))
+            rand = "/+".join((*on_fail_options, *PARAPHRASER_OPTIONS))
             raise SystemExit(f"error: unknown option {opt!r} in setting {name!r}; soft-R takes "
-                             f"+{'/+'.join(score_options + on_fail_options)}, random-R takes "
-                             f"+{'/+'.join(on_fail_options)}/+seedN")
+                             f"+{soft}, random-R takes +{rand}/+seedN")
     return replace(setting, name=name)
 
 
@@ -114,6 +121,16 @@ def decisions(setting: Setting, risks: list, seed: str) -> list:
     return select(risks, SelectConfig(ratio=setting.ratio))
 
 
+def select_all(members) -> list:
+    """Every record selected, as at ratio 1.0, without the warm-up scoring it would not use."""
+    from sanitize import select
+    from sanitize.config import SelectConfig
+    from sanitize.scoring import Risk
+
+    unscored = [Risk(r.id, r.line_no, 0, False, 0.0, 0.0, 0.0, None) for r in members.records]
+    return select(unscored, SelectConfig(ratio=1.0))
+
+
 def protect_with(members, chosen: list, config, *, lm, embedder, cache_path: str, log):
     """`sanitize.protect` (the CLI's protect stage) on `members` with decisions made earlier
     (`chosen`, one per record; nothing is re-scored): a `sanitize.results.Protection`.
@@ -155,6 +172,7 @@ def protected_set(setting: Setting, members, risks: list, seed: str, config, *, 
         cfg = replace(cfg, score=replace(cfg.score, score=setting.score))
     if setting.on_fail is not None:
         cfg = replace(cfg, gate=replace(cfg.gate, on_fail=setting.on_fail))
+    cfg = replace(cfg, paraphrase=with_options(cfg.paraphrase, setting.paraphraser))
     prot = protect_with(members, chosen, cfg, lm=lm, embedder=embedder, cache_path=cache_path,
                         log=log)
     times["paraphrase"] = round(time.time() - t, 1)
