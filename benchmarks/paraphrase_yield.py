@@ -31,8 +31,7 @@ from privacy.paraphrasers import LARGER, larger_model_path  # noqa: E402
 from privacy.settings import (cache_calls, gate_failures, outcomes, protect_with,  # noqa: E402
                                select_all)
 
-from sanitize.config import (GateConfig, ParaphraseConfig, SanitizeConfig,  # noqa: E402
-                             )
+from sanitize.config import GateConfig, ParaphraseConfig, SanitizeConfig  # noqa: E402
 
 OUT_DIR = REPO / "benchmarks" / "results" / "yield"
 TABLE = REPO / "docs" / "paraphrase-yield.md"
