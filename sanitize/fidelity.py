@@ -519,6 +519,20 @@ def fidelity_reason(original: str, candidate: str, kind: str = "text") -> str:
     return failures[0] if failures else ""
 
 
+def fact_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of what the checks above require a rewrite to keep as it is: verbatim
+    spans (URLs, paths, handles...), numbers written in digits, and every occurrence of a name.
+    For decoding that must not copy the wording but may copy these (paraphrase/decoding.py)."""
+    spans = []
+    for m in _SPECIAL.finditer(text):
+        span = m.group().rstrip(_TRAILING)
+        spans.append((m.start(), m.start() + len(span)))
+    spans += [m.span() for m in _DIGITS.finditer(text)]  # the numbers check's own pattern
+    for name in names(text):
+        spans += [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text)]
+    return sorted(set(spans))
+
+
 def facts(text: str, kind: str = "text") -> dict:
     """What the checks compare, for reports: numbers (sorted, with repeats), negation cue
     count, answers, names (sorted); for kind "code", public names and string literals."""

@@ -128,6 +128,8 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
                                      ("no_repeat_ngram", pcfg.no_repeat_ngram),
                                      ("repetition_penalty", pcfg.repetition_penalty))
                    if v not in (0, 1.0)})
+    if pcfg.block_ngrams:  # facts exempt from blocking since this key (decoding.py)
+        params["block_facts"] = "exempt"
     last_round = pcfg.candidates - 1
     for cand in range(pcfg.candidates):
         pending = [j for j in jobs if not j.done]

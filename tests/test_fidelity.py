@@ -284,3 +284,12 @@ def test_real_data_identity_and_reordering_pass(name):
     print(f"\n{name}: {len(texts)} texts, sentence-reversal false-failure rate {rate:.1%}, "
           f"reasons {failures or 'none'}")
     assert rate <= 0.02, failures
+
+
+def test_fact_spans_cover_numbers_names_and_verbatim_spans():
+    from sanitize.fidelity import fact_spans
+
+    text = "Antibodies to Brucella were found in 1,024 of 2017 samples (see https://x.org/a)."
+    got = [text[a:b] for a, b in fact_spans(text)]
+    assert got == ["Brucella", "1,024", "2017", "https://x.org/a"]
+    assert fact_spans("nothing to keep here") == []

@@ -257,6 +257,30 @@ def test_blocked_greedy_generation_never_continues_a_source_trigram(tiny):
     assert copied(3) == 0  # ... until the blocker stops it
 
 
+def test_the_blocker_lets_a_fact_of_the_source_be_copied(tiny):
+    """The wording of the source stays blocked, but a token inside one of its numbers or names
+    may always follow: the gate's fact checks require those to survive unchanged."""
+    import torch
+
+    from sanitize.paraphrase.local import LocalBackend
+
+    text = "the dose was 1234 mg a day at NASA"
+    tok = tiny.tokenizer  # byte-level: one token per character here
+    processors = LocalBackend(tiny, GenParams(0.7, 1.0, block_ngrams=3))._blocker(
+        [Request((), text, 0, 10)])([0], 0)
+
+    def blocked(written: str, following: str) -> bool:
+        ids = torch.tensor([tok(written, add_special_tokens=False)["input_ids"]])
+        scores = processors(ids, torch.zeros(1, tiny.model.config.vocab_size))
+        return bool(scores[0, tok(following, add_special_tokens=False)["input_ids"][0]]
+                    == float("-inf"))
+
+    assert blocked("do", "s") and blocked("da", "y")  # the wording
+    assert not blocked("12", "3") and not blocked("s ", "1")  # into and along a number
+    assert not blocked("NA", "S")  # along a name
+    assert not blocked("ow", "n")  # never in the source: nothing to block
+
+
 @pytest.mark.parametrize("text", [
     " ".join(["word"] * 5000),                      # one huge line, no sentence end
     "Intro.\n" + "x  " * 3000 + "\nEnd of it.",     # a huge line inside a multi-line paragraph

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..generation import generate_ids
 from .base import GenParams, OnResult, Request
-from .decoding import SourceNgramBlocker
+from .decoding import SourceNgramBlocker, fact_tokens
 
 if TYPE_CHECKING:
     from ..config import ParaphraseConfig
@@ -65,15 +65,30 @@ class LocalBackend:
         return self.lm.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _blocker(self, requests: list[Request]):
-        """Per batch: forbid continuing an n-gram of each row's own source piece."""
+        """Per batch: forbid continuing an n-gram of each row's own source piece, except into
+        a token of one of its facts (names, numbers, URLs: they must survive the gate)."""
         from transformers import LogitsProcessorList
 
-        tok, n = self.lm.tokenizer, self.params.block_ngrams
-        # The source as the model would write it: alone, and after a space (mid-text).
-        sources = [tok(r.text, add_special_tokens=False)["input_ids"] + [-1]
-                   + tok(" " + r.text, add_special_tokens=False)["input_ids"] for r in requests]
+        from ..fidelity import fact_spans
+
+        n = self.params.block_ngrams
+        sources, free = [], []
+        for r in requests:
+            # The source as the model would write it: alone, and after a space (mid-text).
+            ids, mask = [], []
+            for prefix in ("", " "):
+                text = prefix + r.text
+                enc = self.lm.tokenizer(text, add_special_tokens=False,
+                                        return_offsets_mapping=True)
+                ids += [-1] if ids else []
+                mask += [False] if mask else []
+                ids += enc["input_ids"]
+                mask += fact_tokens(enc["offset_mapping"], fact_spans(text))
+            sources.append(ids)
+            free.append(mask)
         return lambda rows, width: LogitsProcessorList(
-            [SourceNgramBlocker([sources[i] for i in rows], n, width)])
+            [SourceNgramBlocker([sources[i] for i in rows], n, width,
+                                free=[free[i] for i in rows])])
 
     def generate(self, requests: list[Request], on_result: OnResult | None = None) -> list[str]:
         tok, p = self.lm.tokenizer, self.params
