@@ -11,8 +11,8 @@ docs/paraphrase.md); n >= 3 leaves room for set phrases.
 
 Facts are exempt: a token inside a name, number or URL of the source (`free`) may always
 follow. Blocking them made the larger paraphraser mangle what the gate's fact checks require
-to survive ("serine" -> "serINE", "267" -> "268", "Rose Bengal" -> "bENGAL", measured in
-docs/paraphrase.md); the wording around them stays blocked.
+to survive ("IgE" -> "IgfE", "267" -> "268", "2017" -> "2020": docs/paraphrase.md); the
+wording around them stays blocked.
 """
 from __future__ import annotations
 
