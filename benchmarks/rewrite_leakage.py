@@ -94,12 +94,12 @@ def rewrites(run: DomainRun, ctx, paraphraser: tuple[str, ...] = ()) -> tuple[li
         by_record.setdefault(i, []).append(verdict)
     for i, verdicts in by_record.items():
         # A record is as close to its original as its closest segment, and fails every check
-        # one of its segments fails.
+        # one of its segments fails; the gate's verdict is its first failing segment's reason.
+        failed = list(dict.fromkeys(c for _, f in verdicts for c in f))
         rows[i].update(overlap=max(g.overlap for g, _ in verdicts),
                        similarity=min(g.similarity for g, _ in verdicts),
                        common_span=max(g.common_span for g, _ in verdicts),
-                       default_gate=next((g.reason for g, _ in verdicts if not g.passed), "pass"),
-                       failed_checks=list(dict.fromkeys(c for _, f in verdicts for c in f)))
+                       default_gate=failed[0] if failed else "pass", failed_checks=failed)
     return records, rows
 
 

@@ -64,18 +64,25 @@ _LETTERS = re.compile(r"[^\W\d_]+")  # letter runs: "HPV16" -> "HPV", "COVID-19"
 _WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")  # words with contractions: "can't"
 
 
-@lru_cache(maxsize=64)
-def _prepare(text: str) -> tuple[str, tuple[str, ...]]:
-    """(text with the verbatim spans blanked out, the verbatim spans in order)."""
-    specials, pieces, last = [], [], 0
+def _special_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each verbatim span of `text`, without the sentence punctuation after it."""
+    out = []
     for m in _SPECIAL.finditer(text):
         span = m.group()
         while span and span[-1] in _TRAILING and not (span[-1] == ")" and "(" in span):
             span = span[:-1]
-        end = m.start() + len(span)
-        specials.append(span)
-        pieces.append(text[last:m.start()])
-        pieces.append(" " * len(span))
+        out.append((m.start(), m.start() + len(span)))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _prepare(text: str) -> tuple[str, tuple[str, ...]]:
+    """(text with the verbatim spans blanked out, the verbatim spans in order)."""
+    specials, pieces, last = [], [], 0
+    for start, end in _special_spans(text):
+        specials.append(text[start:end])
+        pieces.append(text[last:start])
+        pieces.append(" " * (end - start))
         last = end
     pieces.append(text[last:])
     return "".join(pieces), tuple(specials)
@@ -505,28 +512,27 @@ _TEXT_CHECKS = (numbers_reason, negation_reason, names_reason)
 _CODE_CHECKS = (code_names_reason, code_strings_reason)
 
 
-def fidelity_failures(original: str, candidate: str, kind: str = "text") -> list[str]:
-    """Every fact check the candidate fails, in order: "numbers", "negation", "names" (kind
-    "text", "chat" or anything but "code"), or "code-names", "code-strings" (kind "code")."""
-    checks = _CODE_CHECKS if kind == "code" else _TEXT_CHECKS
-    return [reason for reason in (check(original, candidate) for check in checks) if reason]
+def failed_fact_checks(original: str, candidate: str, kind: str = "text"):
+    """The fact checks the candidate fails, lazily and in order (the first costs only the
+    checks before it): "numbers", "negation", "names" (kind "text", "chat" or anything but
+    "code"), or "code-names", "code-strings" (kind "code")."""
+    for check in (_CODE_CHECKS if kind == "code" else _TEXT_CHECKS):
+        reason = check(original, candidate)
+        if reason:
+            yield reason
 
 
 def fidelity_reason(original: str, candidate: str, kind: str = "text") -> str:
     """"" when the candidate keeps the original's facts, else the first failed check of
-    `fidelity_failures`."""
-    failures = fidelity_failures(original, candidate, kind)
-    return failures[0] if failures else ""
+    `failed_fact_checks`."""
+    return next(failed_fact_checks(original, candidate, kind), "")
 
 
 def fact_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of what the checks above require a rewrite to keep as it is: verbatim
     spans (URLs, paths, handles...), numbers written in digits, and every occurrence of a name.
     For decoding that must not copy the wording but may copy these (paraphrase/decoding.py)."""
-    spans = []
-    for m in _SPECIAL.finditer(text):
-        span = m.group().rstrip(_TRAILING)
-        spans.append((m.start(), m.start() + len(span)))
+    spans = _special_spans(text)
     spans += [m.span() for m in _DIGITS.finditer(text)]  # the numbers check's own pattern
     for name in names(text):
         spans += [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text)]

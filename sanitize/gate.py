@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from itertools import islice
 import numpy as np
 from rapidfuzz import fuzz
 
 from .config import GateConfig
-from .fidelity import fidelity_failures
+from .fidelity import failed_fact_checks
 from .paraphrase.code_rename import parses
 
 _WORD = re.compile(r"\w+")
@@ -166,17 +167,19 @@ def _judge(pairs, cfg, embedder, kinds, first_only: bool) -> list[tuple[GateResu
         ov = overlap(orig, cand)
         span = longest_common_span(orig, cand)
         ratio = len(cand.strip()) / max(1, len(orig.strip()))
-        failed = [sanity_reason(orig, cand, cfg),
-                  "similarity" if sim < cfg.min_similarity else "",
-                  "overlap" if ov > cfg.max_overlap else "",
-                  "common-span" if span > cfg.max_common_span else ""]
+        failed = [reason for reason in (sanity_reason(orig, cand, cfg),
+                                        "similarity" if sim < cfg.min_similarity else "",
+                                        "overlap" if ov > cfg.max_overlap else "",
+                                        "common-span" if span > cfg.max_common_span else "")
+                  if reason]
+        # For the gate's verdict alone, the dearer checks run only while all before them passed.
         # Python that parsed before must parse after.
-        if kind == "code" and parses(orig, "python") and parses(cand, "python") is False:
+        if not (first_only and failed) and kind == "code" and parses(orig, "python") and \
+                parses(cand, "python") is False:
             failed.append("parse")
-        failed = [reason for reason in failed if reason]
-        # The fact checks are the dearest; the gate needs them only when all else passed.
         if cfg.check_facts and not (first_only and failed):
-            failed += fidelity_failures(orig, cand, kind)
+            facts = failed_fact_checks(orig, cand, kind)
+            failed += islice(facts, 1) if first_only else facts
         out.append((GateResult(not failed, failed[0] if failed else "", sim, ov, span, ratio),
                     failed))
     return out

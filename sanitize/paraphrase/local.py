@@ -74,18 +74,16 @@ class LocalBackend:
         n = self.params.block_ngrams
         sources, free = [], []
         for r in requests:
-            # The source as the model would write it: alone, and after a space (mid-text).
-            ids, mask = [], []
-            for prefix in ("", " "):
-                text = prefix + r.text
-                enc = self.lm.tokenizer(text, add_special_tokens=False,
-                                        return_offsets_mapping=True)
-                ids += [-1] if ids else []
-                mask += [False] if mask else []
-                ids += enc["input_ids"]
-                mask += fact_tokens(enc["offset_mapping"], fact_spans(text))
-            sources.append(ids)
-            free.append(mask)
+            spans = fact_spans(r.text)
+            # The source as the model would write it: alone, and after a space (mid-text),
+            # joined by -1 (no n-gram spans the join).
+            alone, spaced = (self.lm.tokenizer(prefix + r.text, add_special_tokens=False,
+                                               return_offsets_mapping=True)
+                             for prefix in ("", " "))
+            shifted = [(a + 1, b + 1) for a, b in spans]
+            sources.append(alone["input_ids"] + [-1] + spaced["input_ids"])
+            free.append(fact_tokens(alone["offset_mapping"], spans) + [False]
+                        + fact_tokens(spaced["offset_mapping"], shifted))
         return lambda rows, width: LogitsProcessorList(
             [SourceNgramBlocker([sources[i] for i in rows], n, width,
                                 free=[free[i] for i in rows])])
