@@ -30,7 +30,7 @@ import warnings
 from collections import Counter
 from functools import lru_cache
 
-from .paraphrase.code_rename import looks_like_function_body
+from .paraphrase.rename_python import looks_like_function_body
 
 # --------------------------------------------------------------------------------------------
 # Spans compared verbatim: URLs, e-mail addresses, file paths, @handles, #tags. They are taken
