@@ -22,7 +22,7 @@ from .errors import InputError
 # them (`choices`). The paraphrase backends' registry (paraphrase.BACKENDS) must match
 # BackendName; tests/test_config.py holds them together.
 Method = Literal["full", "lora"]
-ScoreKind = Literal["loss", "loss-drop"]
+ScoreKind = Literal["loss", "loss-drop", "base-loss"]
 BackendName = Literal["local", "openai", "vllm", "echo"]
 ContentType = Literal["auto", "text", "code", "chat"]
 Pick = Literal["first", "most-changed"]

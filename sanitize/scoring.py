@@ -8,7 +8,9 @@
 4. Mean NLL again under the warmed-up copy (`loss_after`), then the risk:
    - "loss" (the paper): -loss_after, records the warm-up fits best are riskiest;
    - "loss-drop": loss_before - loss_after, how much the warm-up itself taught the model about
-     this record, which discounts texts that are easy for any model (boilerplate, common code).
+     this record, which discounts texts that are easy for any model (boilerplate, common code);
+   - "base-loss": loss_before, the records the base model finds least predictable: what a
+     base-calibrated (reference) attack can least explain away if they are trained on.
 5. Duplicate groups (`dedup`). Ranks and selection are the next step (`selection.decide`).
 
 Records are never packed together, batches are length-bucketed, and only one batch of tensors
@@ -38,7 +40,8 @@ from .train import autocast_for
 
 # Risk from (loss before, loss after the warm-up); higher = more exposed. Keys: ScoreKind.
 RISK_RULES = {"loss": lambda before, after: -after,
-              "loss-drop": lambda before, after: before - after}
+              "loss-drop": lambda before, after: before - after,
+              "base-loss": lambda before, after: before}
 
 
 @dataclass(frozen=True)

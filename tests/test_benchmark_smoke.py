@@ -138,12 +138,15 @@ def test_setting_score_option_reranks_the_same_losses():
         return Risk(id=str(i), line_no=i + 1, tokens=10, truncated=False, loss_before=before,
                     loss_after=after, risk=-after, group=None)
 
-    # Record 0 is fitted best (lowest loss after) but learned least; record 1 learned most.
-    risks = [risk(0, 1.1, 1.0), risk(1, 5.0, 2.0), risk(2, 3.0, 2.9), risk(3, 4.0, 3.5)]
+    # Record 0 is fitted best (lowest loss after) but learned least; record 1 learned most;
+    # record 3 is the base model's least predictable.
+    risks = [risk(0, 1.1, 1.0), risk(1, 5.0, 2.0), risk(2, 3.0, 2.9), risk(3, 6.0, 3.5)]
     by_loss = decisions(bench.parse_setting("soft-0.25"), risks, "s")
     by_drop = decisions(bench.parse_setting("soft-0.25+loss-drop"), risks, "s")
+    by_base = decisions(bench.parse_setting("soft-0.25+base-loss"), risks, "s")
     assert [d.selected for d in by_loss] == [True, False, False, False]
     assert [d.selected for d in by_drop] == [False, True, False, False]
+    assert [d.selected for d in by_base] == [False, False, False, True]
     draws = {tuple(d.selected for d in decisions(
         bench.parse_setting(f"random-0.5+seed{k}"), risks, f"0:dom:random-0.5+seed{k}"))
         for k in range(6)}

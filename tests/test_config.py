@@ -30,7 +30,7 @@ def test_cli_choice_lists_come_from_the_choice_types():
 @pytest.mark.parametrize("build, message", [
     (lambda: ParaphraseConfig(backend="gpt"), r"--paraphraser must be local, openai, vllm or "
                                               r"echo, got 'gpt'"),
-    (lambda: ScoreConfig(score="entropy"), r"--score must be loss or loss-drop"),
+    (lambda: ScoreConfig(score="entropy"), r"--score must be loss, loss-drop or base-loss"),
     (lambda: GateConfig(on_fail="skip"), r"--on-fail must be drop, keep or partial"),
     (lambda: SanitizeConfig(output_format="csv"), r"--output-format must be auto, jsonl, "),
 ])

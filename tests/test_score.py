@@ -117,6 +117,11 @@ def test_risk_definitions(tiny):
         assert s.risk == -s.loss_after
     for s in score_and_select(recs, fast_cfg("loss-drop"), sel, lm=tiny):
         assert s.risk == s.loss_before - s.loss_after
+    base = score_and_select(recs, fast_cfg("base-loss"), sel, lm=tiny)
+    assert all(s.risk == s.loss_before for s in base)
+    # the riskiest half is the half the base model predicts worst
+    chosen = [s.loss_before for s in base if s.selected]
+    assert min(chosen) >= max(s.loss_before for s in base if not s.selected)
 
 
 # Hand-checked counts with the tiny byte tokenizer: 1 token per byte, the ChatML specials
