@@ -89,9 +89,10 @@ class ScoreConfig:
     """Memorization-risk scoring (SOFT steps 1-2)."""
 
     model: str | None = None  # None: the embedded SmolLM2
-    # "loss" (the paper) or "loss-drop" (base-calibrated). "loss" by measurement: its top set
-    # lowered the LOSS attack's AUC far more, and neither beat random on the reference attack
-    # at the sizes we could run (docs/scoring.md).
+    # "loss" (the paper), "loss-drop" (base-calibrated) or "base-loss" (the base model's loss).
+    # "loss" by measurement (docs/scoring.md): on prose it equals random selection against the
+    # reference attack and beats the other two; on code it picks boilerplate and base-loss
+    # measured best, so no single rule wins everywhere.
     score: ScoreKind = "loss"
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int | None = None  # None: batching.EVAL_BATCH for the device
