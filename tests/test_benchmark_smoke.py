@@ -154,7 +154,7 @@ def test_setting_score_option_reranks_the_same_losses():
 
 
 @pytest.mark.slow
-def test_quick_benchmark_writes_finite_results(shared_data, tmp_path):
+def test_quick_benchmark_writes_finite_results(shared_data, tmp_path, monkeypatch):
     bench = _load_benchmark()
     out = tmp_path / "out"
     report = bench.main(["--quick", "--domains", "pubmed_abstracts", "--members", "8",
@@ -197,3 +197,24 @@ def test_quick_benchmark_writes_finite_results(shared_data, tmp_path):
     for name, res in again["domains"][0]["settings"].items():
         assert res["attacks"] == first[name]["attacks"], name
         assert res["times"] == first[name]["times"], name  # read back, not remeasured
+
+    # A later full suite retrains each target from the training file the cheap attacks' target
+    # trained on: it must not need the warm-up scores or the paraphraser (a GPU machine may
+    # hold only the base model), so building a protected set here is an error.
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the full suite rebuilt a protected training set")
+
+    monkeypatch.setattr(sys.modules["privacy.run"], "protected_set", no_rebuild)
+    full = bench.main(["--quick", "--full-suite", "--domains", "pubmed_abstracts", "--members",
+                       "8", "--nonmembers", "8", "--validation", "4", "--max-length", "64",
+                       "--bootstrap", "20", "--out", str(out),
+                       "--cache-dir", str(tmp_path / "cache")])
+    settings = full["domains"][0]["settings"]
+    best = full["domains"][0]["best_soft"]
+    for name in ("no-defense", best):
+        res = settings[name]
+        if res.get("shared_with"):  # its twin's target got the suite
+            continue
+        assert set(res["full"]["attacks"]) == set(bench.FULL_ATTACKS), name
+        assert res["full"]["measured_by"]["hardware"], name
+        assert res["attacks"] == first[name]["attacks"], name  # the cheap figures stay

@@ -280,24 +280,42 @@ class DomainRun:
         target = self.models.pop(name, None)
         if target is None:  # resumed run: retrain (deterministic with the same seed)
             log(f"{self.domain}/{name}: retraining the target for the full suite")
-            made = self.training_set(settings[name])
-            if lines_sha256(made.lines()) != res["train_sha256"]:  # e.g. the paraphrase cache was deleted
-                raise SystemExit(f"error: {self.domain}/{name}: the rebuilt training set differs "
-                                 "from the one the cheap attacks measured; delete "
-                                 f"{self.dir / (name + '.json')} to recompute the setting")
-            target = train_target(self.ctx.base_lm(), made.records, self.train)
+            records = self.saved_training_set(name, res["train_sha256"])
+            if records is None:
+                records = self.training_set(settings[name]).records
+                if lines_sha256(r.raw for r in records) != res["train_sha256"]:  # e.g. the paraphrase cache was deleted
+                    raise SystemExit(f"error: {self.domain}/{name}: the rebuilt training set "
+                                     "differs from the one the cheap attacks measured; delete "
+                                     f"{self.dir / (name + '.json')} to recompute the setting")
+            target = train_target(self.ctx.base_lm(), records, self.train)
         log(f"{self.domain}/{name}: full attack suite")
         t = time.time()
         mr = self.attacker(full=True).attack(target, f"target:{name}:{res['train_sha256']}",
                                              name, name)
         attacks = metrics_json(mr)
         res["full"] = {"config_hash": self.full_key(res), "attacks": attacks,
-                       "strongest": strongest(attacks), "seconds": round(time.time() - t, 1)}
+                       "strongest": strongest(attacks), "seconds": round(time.time() - t, 1),
+                       # It may run on another machine than the cheap attacks (a GPU box).
+                       "measured_by": {"command": self.ctx.command,
+                                       "hardware": hardware_text(hardware())}}
         res["times"]["audit_full"] = res["full"]["seconds"]
         write_json(self.dir / f"{name}.json", res)
         del target
         gc.collect()
         return res
+
+    def saved_training_set(self, name: str, sha256: str) -> list | None:
+        """The records of `<name>.train.jsonl` when it is the file the cheap attacks' target
+        trained on (same sha256), else None. A resumed full suite then needs neither the
+        warm-up scores nor the paraphraser, its cache and the gate's embedder, so it can run
+        where those are not (a GPU machine that holds only the base model)."""
+        from sanitize.datafile import read_dataset
+
+        path = self.dir / f"{name}.train.jsonl"
+        if not path.exists():
+            return None
+        records = read_dataset(str(path), fmt=self.split.fmt).records
+        return records if lines_sha256(r.raw for r in records) == sha256 else None
 
     def full_key(self, res: dict) -> str:
         a = self.attacks.full_cfg
