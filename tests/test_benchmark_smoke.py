@@ -52,6 +52,17 @@ def test_target_verdict_and_best_soft_follow_the_numbers():
     # ...but the best SOFT setting stays the one the cheap attacks chose, so the full suite is
     # not bought again for soft-0.3 just because soft-0.5 got the stronger attacks.
     assert bench.best_soft(res) == "soft-0.5"
+    # The verdict ranks settings on the cheap attacks too, so soft-0.3 (never given the full
+    # suite) does not look closer for having been attacked less; the closest one is reported
+    # with everything measured on it.
+    verdict = bench.target_verdict({"settings": res})
+    assert verdict["closest"] == "soft-0.5"
+    assert verdict["auc_excess"] == pytest.approx(0.35)
+    assert "0.900 with the full suite" in verdict["text"]
+    # A hit judged on the cheap attacks alone says so.
+    res["soft-0.3"] = _setting("soft", 0.52, 20.5)
+    verdict = bench.target_verdict({"settings": res})
+    assert verdict["settings"] == ["soft-0.3"] and "cheap attacks only" in verdict["text"]
 
 
 def test_committed_results_render_to_the_committed_markdown(tmp_path):

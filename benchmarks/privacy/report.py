@@ -127,6 +127,19 @@ def to_markdown(report: dict) -> str:
             a = attacks_of(v)
             cells = [f"{_fmt(a[n]['auc'])} / {_tpr(a[n])}" if n in a else "-" for n in names]
             L.append(f"| {name} | " + " | ".join(cells) + " |")
+        elsewhere = {k: v["full"]["measured_by"]["hardware"] for k, v in res.items()
+                     if v.get("full", {}).get("measured_by")
+                     and v["full"]["measured_by"] != v.get("measured_by")}
+        for hw in dict.fromkeys(elsewhere.values()):  # the machines, in order of first use
+            names = [k for k, h in elsewhere.items() if h == hw]
+            gap = max(abs(res[k]["full"]["attacks"][n]["auc"] - a["auc"])
+                      for k in names for n, a in res[k]["attacks"].items()
+                      if n in res[k]["full"]["attacks"])
+            L += ["", f"The attack figures of {', '.join(names)} (marked *) were measured on "
+                  f"another machine ({hw}), on a target retrained there from the same training "
+                  "file (sha256 checked); there the cheap attacks came within "
+                  f"{gap:.3f} AUC of the target trained here. Validation perplexity and times "
+                  "are this machine's."]
         calls = {k: v.get("paraphrase_calls") for k, v in res.items() if v.get("paraphrase_calls")}
         if calls:
             L += ["", "Paraphrase candidates generated / read from the shared cache: "

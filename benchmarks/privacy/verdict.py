@@ -22,11 +22,8 @@ def ppl_change(res: dict, ref: dict | None) -> float | None:
 
 
 def meets_target(res: dict, ref: dict | None) -> bool:
-    atk = attacks_of(res)
-    s = strongest(atk)
     dp = ppl_change(res, ref)
-    return (s is not None and dp is not None and abs(atk[s]["auc"] - 0.5) <= TARGET_AUC_MARGIN
-            and dp <= TARGET_PPL_RISE)
+    return meets_band(res) and dp is not None and dp <= TARGET_PPL_RISE
 
 
 def best_soft(results: dict) -> str | None:
@@ -59,29 +56,59 @@ def target_verdict(dom: dict) -> dict:
         return {"reached": None, "text": "not judged: no-defense was not run"}
     hits = [k for k, v in res.items() if k != "no-defense" and meets_target(v, ref)]
     if hits:
+        cheap = [k for k in hits if not res[k].get("full")]
         return {"reached": True, "settings": hits,
-                "text": f"reached by {', '.join(hits)}"}
-    rows = []  # (AUC excess over the band, perplexity rise, setting, strongest AUC)
+                "text": f"reached by {', '.join(hits)}"
+                        + (f" ({', '.join(cheap)}: cheap attacks only, a lower bound)"
+                           if cheap else "")}
+    # Settings are ranked on the cheap attacks, which every setting has: ranking on all that
+    # was measured would favour the settings that got fewer attacks (the full suite runs on
+    # no-defense and the best SOFT setting only, and its ensemble is often the strongest).
+    # The chosen setting is then reported with everything measured on it.
+    rows = []  # (cheap AUC excess over the band, perplexity rise, setting)
     for k, v in res.items():
-        a = attacks_of(v)
-        s = strongest(a)
+        s = strongest(v.get("attacks", {}))
         dp = ppl_change(v, ref)
         if k != "no-defense" and s is not None and dp is not None:
-            rows.append((max(abs(a[s]["auc"] - 0.5) - TARGET_AUC_MARGIN, 0.0), dp, k, a[s]["auc"]))
+            rows.append((_excess(v["attacks"][s]["auc"]), dp, k))
     if not rows:
         return {"reached": False, "text": "not reached (no defended setting measured)"}
     within = [r for r in rows if r[1] <= TARGET_PPL_RISE]
     if within:  # the most private setting that keeps utility: how far its AUC is from the band
-        g, dp, k, auc = min(within)
+        _, dp, k = min(within)
+        auc, what = _reported_auc(res[k])
+        g = _excess(auc)
         text = (f"not reached; closest within the +{TARGET_PPL_RISE * 100:.0f}% perplexity "
-                f"budget: {k} (strongest AUC {auc:.3f}, {g:.3f} above the "
+                f"budget: {k} (strongest AUC {auc:.3f} {what}, {g:.3f} above the "
                 f"0.5±{TARGET_AUC_MARGIN} band; perplexity {dp * 100:+.1f}%)")
     else:  # nothing keeps utility: the smallest perplexity rise
-        dp, g, k, auc = min((r[1], r[0], r[2], r[3]) for r in rows)
+        dp, _, k = min((r[1], r[0], r[2]) for r in rows)
+        auc, what = _reported_auc(res[k])
+        g = _excess(auc)
         text = (f"not reached; no defended setting stays within +{TARGET_PPL_RISE * 100:.0f}% "
-                f"perplexity; smallest rise: {k} ({dp * 100:+.1f}%, strongest AUC {auc:.3f})")
-    private = [r[2] for r in rows if r[0] == 0.0]
+                f"perplexity; smallest rise: {k} ({dp * 100:+.1f}%, strongest AUC {auc:.3f} "
+                f"{what})")
+    private = [r[2] for r in rows if meets_band(res[r[2]])]
     if private:
         text += f"; AUC band reached only at a higher perplexity cost by {', '.join(private)}"
     return {"reached": False, "closest": k, "auc_excess": round(g, 4),
             "ppl_change": round(dp, 4), "text": text}
+
+
+def _excess(auc: float) -> float:
+    """How far an AUC lies outside the 0.5±margin band, either way."""
+    return max(abs(auc - 0.5) - TARGET_AUC_MARGIN, 0.0)
+
+
+def meets_band(res: dict) -> bool:
+    """The strongest of every attack measured on the setting is within the band."""
+    a = attacks_of(res)
+    s = strongest(a)
+    return s is not None and _excess(a[s]["auc"]) == 0.0
+
+
+def _reported_auc(res: dict) -> tuple[float, str]:
+    """The strongest AUC of everything measured on a setting, and which suite that was."""
+    a = attacks_of(res)
+    s = strongest(a)
+    return a[s]["auc"], ("with the full suite" if res.get("full") else "on the cheap attacks")
