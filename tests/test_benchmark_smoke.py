@@ -216,13 +216,14 @@ def test_quick_benchmark_writes_finite_results(shared_data, tmp_path, monkeypatc
         raise AssertionError("the full suite rebuilt a protected training set")
 
     monkeypatch.setattr(sys.modules["privacy.run"], "protected_set", no_rebuild)
-    full = bench.main(["--quick", "--full-suite", "--domains", "pubmed_abstracts", "--members",
-                       "8", "--nonmembers", "8", "--validation", "4", "--max-length", "64",
-                       "--bootstrap", "20", "--out", str(out),
-                       "--cache-dir", str(tmp_path / "cache")])
+    # --full-suite-for picks the settings, a random selection included.
+    full = bench.main(["--quick", "--full-suite-for", "no-defense,soft-0.5,random-0.5",
+                       "--domains", "pubmed_abstracts", "--members", "8", "--nonmembers", "8",
+                       "--validation", "4", "--max-length", "64", "--bootstrap", "20",
+                       "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
     settings = full["domains"][0]["settings"]
-    best = full["domains"][0]["best_soft"]
-    for name in ("no-defense", best):
+    assert "full" not in settings["dedup-only"]
+    for name in ("no-defense", "soft-0.5", "random-0.5"):
         res = settings[name]
         if res.get("shared_with"):  # its twin's target got the suite
             continue

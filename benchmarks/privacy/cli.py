@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-suite", action="store_true",
                    help="run the full suite for no-defense and the best SOFT setting even with "
                         "--quick (checks the expensive attacks end to end at toy size)")
+    p.add_argument("--full-suite-for", metavar="SETTINGS",
+                   help="comma list of the settings that get the full suite (default: "
+                        "no-defense and the best SOFT setting); each must be in --settings")
     p.add_argument("--quick", action="store_true",
                    help="tiny smoke-test version (a few minutes); writes under "
                         "benchmarks/cache/quick/ unless --out is given")
@@ -88,8 +91,16 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     unknown = [d for d in args.domains if d not in DOMAINS]
     if unknown:
         raise SystemExit(f"error: unknown domain(s) {unknown}; choose from {list(DOMAINS)}")
-    if q and not args.full_suite:
+    if q and not (args.full_suite or args.full_suite_for):
         args.no_full_suite = True
+    if args.full_suite_for:
+        args.full_suite_for = args.full_suite_for.split(",")
+        missing = [s for s in args.full_suite_for if s not in args.settings]
+        if missing:
+            raise SystemExit(f"error: --full-suite-for names {missing}, which --settings "
+                             "does not run")
+        if args.no_full_suite:
+            raise SystemExit("error: --full-suite-for and --no-full-suite contradict each other")
     out = Path(args.out) if args.out else (QUICK_DIR / "RESULTS.md" if q else DEFAULT_OUT)
     args.out = out if out.suffix == ".md" else out / "RESULTS.md"
     args.cache_dir = Path(args.cache_dir) if args.cache_dir else (QUICK_DIR if q else DEFAULT_CACHE)

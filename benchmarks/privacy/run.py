@@ -259,8 +259,8 @@ class DomainRun:
             res["attacks"] = metrics_json(mr)
             res["strongest"] = strongest(res["attacks"])
             res["perplexity"] = mr.perplexity
-            if s.kind in ("none", "soft") and not self.ctx.args.no_full_suite:
-                self.models[s.name] = target  # may get the full suite below
+            if self.may_get_full_suite(s):
+                self.models[s.name] = target  # kept for the full suite below
             else:
                 del target
         res["times"] = times
@@ -317,6 +317,14 @@ class DomainRun:
         records = read_dataset(str(path), fmt=self.split.fmt).records
         return records if lines_sha256(r.raw for r in records) == sha256 else None
 
+    def may_get_full_suite(self, s: Setting) -> bool:
+        """Whether the target of `s` may get the full suite after every setting's cheap
+        attacks (the best SOFT setting is known only then)."""
+        a = self.ctx.args
+        if a.no_full_suite:
+            return False
+        return s.name in a.full_suite_for if a.full_suite_for else s.kind in ("none", "soft")
+
     def full_key(self, res: dict) -> str:
         a = self.attacks.full_cfg
         return sha256_json({"setting": res["config_hash"], "attacks": list(a.attacks),
@@ -331,8 +339,7 @@ class DomainRun:
             if res is not None:
                 results[s.name] = res
         if not self.ctx.args.no_full_suite and not self.ctx.args.cached_only:
-            best = best_soft(results)
-            for name in ["no-defense", best]:
+            for name in self.ctx.args.full_suite_for or ["no-defense", best_soft(results)]:
                 if name in results:
                     results[name] = self.run_full(name, results[name], by_name)
         self.models.clear()
