@@ -96,6 +96,24 @@ def test_setting_names_parse():
         bench.parse_setting("soft-2")
 
 
+def test_full_suite_options_are_checked_before_anything_runs():
+    bench = _load_benchmark()
+
+    def args(*extra):
+        return bench.resolve(bench.build_parser().parse_args(
+            ["--settings", "no-defense,soft-0.5,random-0.5", *extra]))
+
+    a = args("--full-suite-for", "random-0.5", "--full-suite-attacks", "ensemble,loss,reference")
+    assert a.full_suite_for == ["random-0.5"]
+    assert a.full_suite_attacks == ["loss", "reference", "ensemble"]  # the ensemble reads last
+    with pytest.raises(SystemExit, match="soft-1.0"):
+        args("--full-suite-for", "soft-1.0")  # not among --settings
+    with pytest.raises(SystemExit, match="contradict"):
+        args("--full-suite-for", "random-0.5", "--no-full-suite")
+    with pytest.raises(SystemExit, match="unknown attack"):
+        args("--full-suite-attacks", "loss,oracle")
+
+
 def test_setting_options_vary_one_thing():
     bench = _load_benchmark()
     s = bench.parse_setting("soft-0.5+loss-drop+partial")

@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-suite-for", metavar="SETTINGS",
                    help="comma list of the settings that get the full suite (default: "
                         "no-defense and the best SOFT setting); each must be in --settings")
+    p.add_argument("--full-suite-attacks", metavar="ATTACKS",
+                   help=f"comma list: the attacks of the full suite (default: all, "
+                        f"{','.join(FULL_ATTACKS)}); e.g. the cheap attacks plus ensemble, "
+                        "an adaptive attack that costs no neighbourhood or SPV-MIA stage")
     p.add_argument("--quick", action="store_true",
                    help="tiny smoke-test version (a few minutes); writes under "
                         "benchmarks/cache/quick/ unless --out is given")
@@ -93,6 +97,13 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
         raise SystemExit(f"error: unknown domain(s) {unknown}; choose from {list(DOMAINS)}")
     if q and not (args.full_suite or args.full_suite_for):
         args.no_full_suite = True
+    if args.full_suite_attacks:
+        args.full_suite_attacks = args.full_suite_attacks.split(",")
+        unknown = [a for a in args.full_suite_attacks if a not in FULL_ATTACKS]
+        if unknown:
+            raise SystemExit(f"error: unknown attack(s) {unknown}; choose from {FULL_ATTACKS}")
+        # The attack order is the library's (the ensemble last: it reads the others).
+        args.full_suite_attacks = [a for a in FULL_ATTACKS if a in args.full_suite_attacks]
     if args.full_suite_for:
         args.full_suite_for = args.full_suite_for.split(",")
         missing = [s for s in args.full_suite_for if s not in args.settings]
@@ -158,7 +169,8 @@ def make_context(args: argparse.Namespace, argv: list[str],
                         bootstrap=args.bootstrap, seed=args.seed, attack=AttackConfig())
     command = f"python benchmarks/{script} " + shlex.join(argv)
     return RunContext(args, train, score, paraphrase, gate, audit,
-                      replace(audit, attacks=FULL_ATTACKS), args.cache_dir, source_hash(),
+                      replace(audit, attacks=tuple(args.full_suite_attacks or FULL_ATTACKS)),
+                      args.cache_dir, source_hash(),
                       command)
 
 
@@ -173,7 +185,8 @@ def run_benchmark(args: argparse.Namespace, argv: list[str], settings: list[Sett
                          "seed": args.seed, "settings": args.settings,
                          "train": asdict(ctx.train), "score": asdict(ctx.score),
                          "paraphrase": asdict(ctx.paraphrase), "gate": asdict(ctx.gate),
-                         "cheap_attacks": list(CHEAP_ATTACKS), "full_attacks": list(FULL_ATTACKS),
+                         "cheap_attacks": list(CHEAP_ATTACKS),
+                         "full_attacks": list(ctx.audit_full.attacks),
                          "full_suite": not args.no_full_suite, "bootstrap": args.bootstrap},
               "domains": [], "skipped_domains": []}
     for domain in args.domains:
