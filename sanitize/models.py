@@ -11,8 +11,11 @@ loads read that folder in about a second. The folder also serves `transformers s
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,10 +84,28 @@ class LoadedLM:
     source: str  # the folder or file actually loaded
 
 
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """The file's sha256, hashed once per process for a given size and modification time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_folder(gguf: Path) -> Path:
+    """Where the HF conversion of `gguf` is cached: named by the file's content, so that
+    reinstalling the same model (a new modification time) reuses the ~0.5 GB conversion
+    instead of adding another, and a changed file is converted again."""
+    stat = gguf.stat()
+    digest = _file_sha256(str(gguf.resolve()), stat.st_size, stat.st_mtime_ns)
+    return cache_dir() / "models" / f"{gguf.stem}-{digest[:16]}"
+
+
 def _gguf_to_hf_folder(gguf: Path) -> Path:
     """Convert a GGUF checkpoint once to a cached HF folder (safetensors) and return it."""
-    stat = gguf.stat()
-    dest = cache_dir() / "models" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    dest = converted_folder(gguf)
     if (dest / "config.json").exists():
         return dest
     import torch
@@ -107,7 +128,9 @@ def _gguf_to_hf_folder(gguf: Path) -> Path:
     tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
     plain.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    if not dest.exists():  # another process may have won the race; its copy is identical
+    if dest.exists():  # another process won the race; its copy is identical
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
         tmp.rename(dest)
     return dest
 

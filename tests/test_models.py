@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import pytest
 
@@ -20,6 +21,24 @@ def test_missing_embedded_lm_names_the_pip_command(monkeypatch):
 def test_missing_model_path_is_a_clear_error(tmp_path):
     with pytest.raises(MissingModelError, match="model file not found"):
         models.resolve_lm_source(str(tmp_path / "nope.gguf"))
+
+
+def test_gguf_conversion_cache_is_named_by_content(tmp_path, monkeypatch):
+    """Reinstalling the same model file (new path, new modification time) must find the
+    existing conversion, not add another ~0.5 GB folder; a changed file must not."""
+    monkeypatch.setenv("SOFT_SANITIZE_CACHE", str(tmp_path / "cache"))
+    first = tmp_path / "a" / "m.gguf"
+    first.parent.mkdir()
+    first.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    folder = models.converted_folder(first)
+    reinstalled = tmp_path / "b" / "m.gguf"
+    reinstalled.parent.mkdir()
+    reinstalled.write_bytes(first.read_bytes())
+    os.utime(reinstalled, (1_000_000_000, 1_000_000_000))
+    assert models.converted_folder(reinstalled) == folder
+    assert folder.parent == tmp_path / "cache" / "models"
+    reinstalled.write_bytes(first.read_bytes() + b"x")  # same path, new content
+    assert models.converted_folder(reinstalled) != folder
 
 
 def test_offline_mode_is_set():
