@@ -53,14 +53,20 @@ def protect(records: Records, *, ratio: float | None = None,
 
 
 def score(records: Records, config: ScoreConfig | None = None, *, lm=None, embedder=None,
-          progress: Progress = silent) -> list[Risk]:
+          progress: Progress = silent, selection_key: bytes | None = None) -> list[Risk]:
     """Memorization risk of every record (the warm-up) and its duplicate group; input order.
-    Selection is `select`'s."""
+    Selection is `select`'s. With `score="random"` the risks are draws under `selection_key`
+    (keep it secret; pass the same key to repeat a draw); without one a fresh key is made."""
+    import secrets
+
     from .scoring import score_records
 
+    config = config or ScoreConfig()
+    if config.score == "random" and selection_key is None:
+        selection_key = secrets.token_bytes(32)
     data = as_dataset(records)
-    return score_records(data.records, config or ScoreConfig(), lm=lm, embedder=embedder,
-                         source_path=data.path, progress=progress)
+    return score_records(data.records, config, lm=lm, embedder=embedder,
+                         source_path=data.path, progress=progress, selection_key=selection_key)
 
 
 def select(risks: list[Risk], config: SelectConfig | None = None) -> list[RecordScore]:

@@ -14,12 +14,16 @@ record's own words. So the cache is treated like the input itself: created with 
 permissions or stricter (SQLite gives its -wal/-shm files the database's mode), never written
 into OUT or the manifest, and documented as private (README). Delete it once the run is done
 and no resume is needed.
+
+It also keeps the key of `--score random` (`Cache.secret`): whoever holds the cache can tell
+which records a random selection took, which is one more reason to keep it private.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -56,6 +60,8 @@ class Cache:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS candidates (key TEXT PRIMARY KEY, "
                             "output TEXT NOT NULL, created REAL NOT NULL)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, "
+                            "value BLOB NOT NULL)")
             self.db.commit()
         except sqlite3.DatabaseError as exc:
             raise InputError(f"cannot use as the paraphrase cache: {exc} (choose another "
@@ -72,6 +78,15 @@ class Cache:
             return None
         self.hits += 1
         return row[0]
+
+    def secret(self, name: str) -> bytes:
+        """32 random bytes made on first use and kept in this cache, so a resumed run gets the
+        same ones and nobody without the cache can recompute what they decided (`--score
+        random`). Concurrent first uses agree: the first insert wins."""
+        self.db.execute("INSERT OR IGNORE INTO secrets VALUES (?, ?)",
+                        (name, secrets.token_bytes(32)))
+        self.db.commit()
+        return self.db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()[0]
 
     def put(self, key: str, output: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?)",

@@ -132,8 +132,9 @@ def scoring_options(f):
         click.option("--score", "score_kind", type=click.Choice(choices(ScoreKind)),
                      default=ScoreConfig.score, show_default=True,
                      help="loss: low post-warm-up loss is risky (the paper); loss-drop: base "
-                          "loss minus post-warm-up loss; base-loss: high base-model loss. "
-                          "See docs/scoring.md."),
+                          "loss minus post-warm-up loss; base-loss: high base-model loss; "
+                          "random: a secret random draw per record, kept in the private cache "
+                          "so a resumed run repeats it. See docs/scoring.md."),
         click.option("--ratio", type=click.FloatRange(0, 1), default=None,
                      help=f"Share of records to select, riskiest first "
                           f"[default: {SelectConfig.ratio}]."),

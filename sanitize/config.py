@@ -22,7 +22,7 @@ from .errors import InputError
 # them (`choices`). The paraphrase backends' registry (paraphrase.BACKENDS) must match
 # BackendName; tests/test_config.py holds them together.
 Method = Literal["full", "lora"]
-ScoreKind = Literal["loss", "loss-drop", "base-loss"]
+ScoreKind = Literal["loss", "loss-drop", "base-loss", "random"]
 BackendName = Literal["local", "openai", "vllm", "echo"]
 ContentType = Literal["auto", "text", "code", "chat"]
 Pick = Literal["first", "most-changed"]
@@ -89,10 +89,10 @@ class ScoreConfig:
     """Memorization-risk scoring (SOFT steps 1-2)."""
 
     model: str | None = None  # None: the embedded SmolLM2
-    # "loss" (the paper), "loss-drop" (base-calibrated) or "base-loss" (the base model's loss).
-    # "loss" by measurement (docs/scoring.md): on prose it equals random selection against the
-    # reference attack and beats the other two; on code it picks boilerplate and base-loss
-    # measured best, so no single rule wins everywhere.
+    # "loss" (the paper), "loss-drop" (base-calibrated), "base-loss" (the base model's loss) or
+    # "random" (a secret draw per record: scoring.selection_draw). "loss" is the paper's; against
+    # the cheap attacks it equals random selection on prose, but against the full suite a random
+    # half beat every loss rule there, and on code base-loss measured best (docs/scoring.md).
     score: ScoreKind = "loss"
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int | None = None  # None: batching.EVAL_BATCH for the device
@@ -263,6 +263,11 @@ class SanitizeConfig:
             if not self.scores_path:
                 raise InputError("--shard needs --scores: run `soft-sanitize score` once, so "
                                  "every shard selects from the same warm-up")
+            if self.score.score == "random":
+                # Each machine's private cache would hold its own key, so the shards would not
+                # agree on the draw (a duplicate group split across shards could leave a copy).
+                raise InputError("--score random cannot be sharded: each shard's private cache "
+                                 "would draw its own selection; shard with a loss --score")
         if self.output == "-" and not self.dry_run:
             # Side files of stdout output go where the user says, never into the current
             # directory under a made-up name.

@@ -116,13 +116,17 @@ def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, 
             backend = make_backend(pcfg, lm=lm if _same_model(cfg) else None)
             cleanup.callback(backend.close)
         if scores is None:
+            # --score random draws from a key kept in the private cache: a resumed run (same
+            # cache) repeats the draw, and nobody without the cache can recompute it.
+            key = cache.secret("selection") if cfg.score.score == "random" else None
             if stored is not None:
                 log(f"reusing the warm-up losses in {cfg.scores_path}")
-                risks = scoring.rescore(data.records, stored, cfg.score, embedder, progress)
+                risks = scoring.rescore(data.records, stored, cfg.score, embedder, progress,
+                                        selection_key=key)
             else:
                 risks = scoring.score_records(data.records, cfg.score, lm=lm,
                                               embedder=embedder, source_path=data.path,
-                                              progress=progress)
+                                              progress=progress, selection_key=key)
             scores = decide(risks, cfg.select)
         owned = shard_owned(len(data.records), cfg.shard)
         selected = [r for r, s, mine in zip(data.records, scores, owned) if s.selected and mine]

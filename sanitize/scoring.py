@@ -10,7 +10,11 @@
    - "loss-drop": loss_before - loss_after, how much the warm-up itself taught the model about
      this record, which discounts texts that are easy for any model (boilerplate, common code);
    - "base-loss": loss_before, the records the base model finds least predictable: what a
-     base-calibrated (reference) attack can least explain away if they are trained on.
+     base-calibrated (reference) attack can least explain away if they are trained on;
+   - "random": a uniform draw per record from a secret key (`selection_draw`). A rule computed
+     from losses leaves a selection an attacker can partly find again from the same losses
+     (docs/scoring.md measured this with the ensemble attack); a draw the attacker cannot
+     recompute leaves no such trace. The warm-up still runs: its losses go to the scores file.
 5. Duplicate groups (`dedup`). Ranks and selection are the next step (`selection.decide`).
 
 Records are never packed together, batches are length-bucketed, and only one batch of tensors
@@ -21,6 +25,8 @@ resolution on weights of ~1e-2 and would round away.
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -84,8 +90,17 @@ def warm_up(base_model, encoded: list[Encoded], pad_id: int, cfg: ScoreConfig,
 
 
 def risk_of(kind: str, loss_before: float, loss_after: float) -> float:
-    """ScoreConfig.score's rule (the config has checked it is a ScoreKind)."""
+    """A loss rule of ScoreConfig.score (the config has checked it is a ScoreKind); "random"
+    is not computed from losses (`selection_draw`)."""
     return RISK_RULES[kind](loss_before, loss_after)
+
+
+def selection_draw(key: bytes, record: Record) -> float:
+    """The record's uniform draw in [0, 1) under `key`: HMAC-SHA256 of its content. The same
+    key and record always give the same draw, in any order or shard; without the key the draws
+    cannot be recomputed."""
+    mac = hmac.new(key, record.content_hash().encode("ascii"), hashlib.sha256).digest()
+    return int.from_bytes(mac[:8], "big") / 2**64
 
 
 def _groups(records: list[Record], cfg: ScoreConfig, embedder,
@@ -107,9 +122,9 @@ def _groups(records: list[Record], cfg: ScoreConfig, embedder,
 
 def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None = None,
                   embedder=None, source_path: str = "<input>",
-                  progress: Progress = silent) -> list[Risk]:
+                  progress: Progress = silent, selection_key: bytes | None = None) -> list[Risk]:
     """Warm up, score and group every record; results in input order. Selection is
-    selection.decide's."""
+    selection.decide's. `selection_key`: the secret of `--score random` (required for it)."""
     if not records:
         return []
     if lm is None:
@@ -128,20 +143,26 @@ def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None =
         after = record_losses(warm, encoded, pad_id, batch, "warm-up loss", progress)
     del warm  # free the copy before the caller loads a paraphraser
     shapes = [(len(e.input_ids), e.truncated, e.n_trainable) for e in encoded]
-    return _risks(records, shapes, before, after, groups, cfg)
+    return _risks(records, shapes, before, after, groups, cfg, selection_key)
 
 
 def _risks(records: list[Record], shapes: list[tuple[int, bool, int]], before: list[float],
-           after: list[float], groups: list[str | None], cfg: ScoreConfig) -> list[Risk]:
-    """Risks from the losses before and after the warm-up. `shapes`: (tokens, truncated,
-    trainable tokens) per record."""
+           after: list[float], groups: list[str | None], cfg: ScoreConfig,
+           selection_key: bytes | None) -> list[Risk]:
+    """Risks from the losses before and after the warm-up, or the secret draws of "random".
+    `shapes`: (tokens, truncated, trainable tokens) per record."""
     if not all(math.isfinite(x) for x in before + after):
         raise SanitizeError("a record's loss is not finite; the model overflowed (try "
                             "--device cpu or a lower --lr)")
-    return [Risk(r.id, r.line_no, tokens, truncated, b, a, risk_of(cfg.score, b, a), g,
-                 trainable)
-            for r, (tokens, truncated, trainable), b, a, g
-            in zip(records, shapes, before, after, groups)]
+    if cfg.score == "random":
+        if selection_key is None:
+            raise ValueError("--score random needs a selection key (Cache.secret)")
+        risks = [selection_draw(selection_key, r) for r in records]
+    else:
+        risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
+    return [Risk(r.id, r.line_no, tokens, truncated, b, a, risk, g, trainable)
+            for r, (tokens, truncated, trainable), b, a, risk, g
+            in zip(records, shapes, before, after, risks, groups)]
 
 
 def score_lines(scores: list[RecordScore]) -> list[str]:
@@ -203,10 +224,10 @@ def load_scores(path: str, data, cfg: ScoreConfig) -> list[dict]:
 
 
 def rescore(records: list[Record], rows: list[dict], cfg: ScoreConfig, embedder=None,
-            progress: Progress = silent) -> list[Risk]:
+            progress: Progress = silent, selection_key: bytes | None = None) -> list[Risk]:
     """Risks and groups from stored losses: no model is loaded, no warm-up runs. The score
     rule, the grouping and the selection may differ from the ones the file was made with."""
     shapes = [(r["tokens"], r["truncated"], r.get("trainable_tokens", 0)) for r in rows]
     return _risks(records, shapes, [float(r["loss_before"]) for r in rows],
                   [float(r["loss_after"]) for r in rows],
-                  _groups(records, cfg, embedder, progress), cfg)
+                  _groups(records, cfg, embedder, progress), cfg, selection_key)

@@ -94,6 +94,8 @@ def test_setting_names_parse():
     assert bench.parse_setting("random-0.5").kind == "random"
     with pytest.raises(SystemExit):
         bench.parse_setting("soft-2")
+    with pytest.raises(SystemExit):  # the benchmark's random selection is random-R
+        bench.parse_setting("soft-0.5+random")
 
 
 def test_full_suite_options_are_checked_before_anything_runs():

@@ -14,7 +14,7 @@ def test_the_registries_agree_with_the_choice_types():
     from sanitize.scoring import RISK_RULES
 
     assert tuple(BACKENDS) == choices(BackendName)
-    assert tuple(RISK_RULES) == choices(ScoreKind)
+    assert (*RISK_RULES, "random") == choices(ScoreKind)  # random is drawn, not a loss rule
 
 
 def test_cli_choice_lists_come_from_the_choice_types():
@@ -30,9 +30,11 @@ def test_cli_choice_lists_come_from_the_choice_types():
 @pytest.mark.parametrize("build, message", [
     (lambda: ParaphraseConfig(backend="gpt"), r"--paraphraser must be local, openai, vllm or "
                                               r"echo, got 'gpt'"),
-    (lambda: ScoreConfig(score="entropy"), r"--score must be loss, loss-drop or base-loss"),
+    (lambda: ScoreConfig(score="entropy"), r"--score must be loss, loss-drop, base-loss or random"),
     (lambda: GateConfig(on_fail="skip"), r"--on-fail must be drop, keep or partial"),
     (lambda: SanitizeConfig(output_format="csv"), r"--output-format must be auto, jsonl, "),
+    (lambda: SanitizeConfig(shard=(0, 2), scores_path="s.jsonl",
+                            score=ScoreConfig(score="random")), r"cannot be sharded"),
 ])
 def test_a_bad_choice_is_refused_when_the_config_is_built(build, message):
     with pytest.raises(InputError, match=message):

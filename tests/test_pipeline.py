@@ -179,6 +179,35 @@ def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkey
     assert not (tmp_path / "out.jsonl.rejected.jsonl").exists()
 
 
+def test_random_selection_is_secret_and_repeats_with_its_cache(tmp_path, tiny, embedder):
+    """--score random takes half the records by a draw from a key kept in the private cache: a
+    rerun with that cache (a resume) repeats the draw, another cache draws anew, and the key is
+    in neither OUT nor the manifest."""
+    from dataclasses import replace
+
+    from sanitize.pipeline import run
+
+    write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
+                                        for i, s in enumerate(SENTENCES)])
+    cfg = config(tmp_path)
+    cfg = replace(cfg, score=replace(cfg.score, score="random"))
+
+    def chosen(c):
+        m = run(c, lm=tiny, embedder=embedder).manifest
+        return frozenset(e["id"] for e in m["records"] if e["status"] != "unchanged")
+
+    first = chosen(cfg)
+    assert len(first) == 6
+    assert chosen(cfg) == first
+    # Three fresh caches all repeating the first draw: chance (1/924)^3.
+    others = {chosen(replace(cfg, cache_path=str(tmp_path / f"c{k}.sqlite"))) for k in range(3)}
+    assert others - {first}
+    key = Cache(str(tmp_path / "out.jsonl.private-cache.sqlite")).secret("selection")
+    assert len(key) == 32
+    for name in ("out.jsonl", "out.jsonl.manifest.json"):
+        assert key.hex() not in (tmp_path / name).read_text()
+
+
 # -- CLI in a subprocess: exit codes, logs, resume after kill -9 -------------------------------
 
 @pytest.fixture(scope="module")
@@ -221,6 +250,15 @@ def test_cli_logs_hide_text_unless_verbose_and_bad_input_exits_2(tmp_path, tiny_
     _, stderr = p.communicate(timeout=300)
     assert p.returncode == 2 and "bad.jsonl:2" in stderr
     assert not (tmp_path / "o2.jsonl").exists()
+
+
+def test_score_command_refuses_random_selection(tmp_path):
+    """It has no private cache to keep the draw's key in: refused before any model loads."""
+    write_jsonl(tmp_path / "in.jsonl", [{"text": SENTENCES[0]}])
+    proc = cli(["score", tmp_path / "in.jsonl", tmp_path / "scores.jsonl", "--score", "random"])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "private cache" in err
+    assert not (tmp_path / "scores.jsonl").exists()
 
 
 def test_dry_run_writes_nothing(tmp_path, tiny_model_dir):

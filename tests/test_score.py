@@ -358,3 +358,16 @@ def test_tf32_only_inside_float32_cuda_scoring_and_restored_after_an_error():
             assert torch.get_float32_matmul_precision() == "high"
             raise RuntimeError("boom")
     assert torch.get_float32_matmul_precision() == "highest"
+
+
+def test_selection_draws_are_uniform_keyed_and_order_free():
+    from sanitize.scoring import selection_draw
+
+    records = records_from([{"text": f"record number {i}"} for i in range(200)])
+    a, b = bytes(32), bytes([1]) * 32
+    draws = [selection_draw(a, r) for r in records]
+    assert all(0 <= d < 1 for d in draws) and len(set(draws)) == 200
+    assert 0.4 < sum(draws) / 200 < 0.6
+    assert [selection_draw(a, r) for r in reversed(records)] == draws[::-1]  # per record
+    assert [selection_draw(b, r) for r in records] != draws  # another key, another draw
+

@@ -28,6 +28,11 @@ def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
       soft-sanitize score train.jsonl scores.jsonl --ratio 0.3 --score loss
     """
     cfg, sel = score_select_configs(options)
+    if cfg.score == "random":
+        raise click.UsageError("--score random draws its selection from a key kept in the "
+                               "private cache of a sanitize run, which this command does not "
+                               "have: run `soft-sanitize IN OUT --score random` (it also "
+                               "accepts --scores made here with another --score)")
     if as_json and scores_out == "-":
         raise click.UsageError("--json prints on stdout; write SCORES_OUT to a file")
     from ..datafile import Outputs, dump_json, read_dataset, write_lines
