@@ -97,7 +97,7 @@ def risk_of(kind: str, loss_before: float, loss_after: float) -> float:
 
 def selection_draw(key: bytes, record: Record) -> float:
     """The record's uniform draw in [0, 1) under `key`: HMAC-SHA256 of its content. The same
-    key and record always give the same draw, in any order or shard; without the key the draws
+    key and record always give the same draw, in any input order; without the key the draws
     cannot be recomputed."""
     mac = hmac.new(key, record.content_hash().encode("ascii"), hashlib.sha256).digest()
     return int.from_bytes(mac[:8], "big") / 2**64
