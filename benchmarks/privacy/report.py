@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .attacks import FULL_ATTACKS, TITLES, strongest
+from .attacks import CHEAP_ATTACKS, FULL_ATTACKS, TITLES, strongest
 from .common import hardware_text, log, write_json
 from .verdict import TARGET_AUC_MARGIN, TARGET_PPL_RISE, attacks_of, meets_target, ppl_change
 
@@ -66,8 +66,8 @@ def to_markdown(report: dict) -> str:
          f"{report['config']['gate']['on_fail']}",
          "- Attacks query the ORIGINAL member texts vs disjoint non-members. AUC with a 95% "
          "bootstrap CI; TPR@1%FPR needs >= 100 non-members (else n/a). Strongest = the attack "
-         "with the highest AUC among those run (cheap set everywhere; + neighbourhood, SPV-MIA, "
-         "ensemble where marked *).",
+         "farthest from 0.5 (below 0.5 leaks too) among those run (cheap set everywhere; + "
+         f"{', '.join(_full_only(report))} where marked *).",
          "- Times are wall seconds on this machine. `paraphrase s` is incremental: candidates "
          "already in the shared cache (made by an earlier setting) cost nothing.",
          f"- Target: strongest AUC within {TARGET_AUC_MARGIN} of 0.5 with validation perplexity "
@@ -129,7 +129,8 @@ def to_markdown(report: dict) -> str:
             L.append(f"| {name} | " + " | ".join(cells) + " |")
         elsewhere = {k: v["full"]["measured_by"]["hardware"] for k, v in res.items()
                      if v.get("full", {}).get("measured_by")
-                     and v["full"]["measured_by"] != v.get("measured_by")}
+                     and v["full"]["measured_by"]["hardware"]
+                     != v.get("measured_by", {}).get("hardware")}
         for hw in dict.fromkeys(elsewhere.values()):  # the machines, in order of first use
             names = [k for k, h in elsewhere.items() if h == hw]
             gap = max(abs(res[k]["full"]["attacks"][n]["auc"] - a["auc"])
@@ -153,6 +154,12 @@ def to_markdown(report: dict) -> str:
     if report.get("plot"):
         L += ["", f"![strongest-attack AUC vs validation perplexity]({report['plot']})"]
     return "\n".join(L) + "\n"
+
+
+def _full_only(report: dict) -> list[str]:
+    """The full suite's attacks beyond the cheap set, as this report's run chose them."""
+    full = report["config"].get("full_attacks", FULL_ATTACKS)
+    return [TITLES[a] for a in full if a not in CHEAP_ATTACKS]
 
 
 def plot(report: dict, path: Path) -> None:
