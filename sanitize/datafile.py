@@ -53,6 +53,16 @@ class Dataset:
     table: object = None  # tabular.Table for Parquet / HF-folder input (its schema is kept)
 
 
+def hash_file(path: str | os.PathLike, digest=None):
+    """`digest` (a new sha256 when None) updated with the file's bytes, read in 1 MiB blocks so
+    a large model or table never sits in memory whole; returned for `.hexdigest()`."""
+    digest = hashlib.sha256() if digest is None else digest
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
 def _open_binary(path: str) -> IO[bytes]:
     if path == "-":
         return sys.stdin.buffer

@@ -12,7 +12,6 @@ loads read that folder in about a second. The folder also serves `transformers s
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -87,11 +86,9 @@ class LoadedLM:
 @functools.lru_cache(maxsize=8)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     """The file's sha256, hashed once per process for a given size and modification time."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from .datafile import hash_file
+
+    return hash_file(path).hexdigest()
 
 
 def converted_folder(gguf: Path) -> Path:

@@ -99,11 +99,11 @@ def read_table(path: str, kind: str) -> Table:
         raise InputError(f"cannot read {kind} data: {str(exc).splitlines()[0][:200]}",
                          path) from None
     _check_types(table.schema, path)
+    from .datafile import hash_file  # datafile imports this module lazily too
+
     digest = hashlib.sha256()
     for f in files:
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        hash_file(f, digest)
     return Table(kind, table.to_pylist(), table.schema, digest.hexdigest())
 
 

@@ -7,7 +7,6 @@ sha256 when it is used (a repackaging could change).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import replace
 from functools import lru_cache
@@ -32,12 +31,11 @@ def larger_model_path() -> str:
     path = os.environ.get("LARGER_GGUF")
     if not path:
         raise SystemExit(f"set LARGER_GGUF to {LARGER} (see benchmarks/privacy/paraphrasers.py)")
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != LARGER_SHA256:
-        raise SystemExit(f"{path}: sha256 {digest.hexdigest()} is not the pinned {LARGER_SHA256}")
+    from sanitize.datafile import hash_file
+
+    sha = hash_file(path).hexdigest()
+    if sha != LARGER_SHA256:
+        raise SystemExit(f"{path}: sha256 {sha} is not the pinned {LARGER_SHA256}")
     return path
 
 
