@@ -74,17 +74,16 @@ def target_verdict(dom: dict) -> dict:
     if not rows:
         return {"reached": False, "text": "not reached (no defended setting measured)"}
     within = [r for r in rows if r[1] <= TARGET_PPL_RISE]
-    if within:  # the most private setting that keeps utility: how far its AUC is from the band
-        _, dp, k = min(within)
-        auc, what = _reported_auc(res[k])
-        g = _excess(auc)
+    # The most private setting that keeps utility, else the smallest perplexity rise.
+    _, dp, k = min(within) if within else min(rows, key=lambda r: (r[1], r[0], r[2]))
+    auc = _strongest_auc(res[k])
+    what = "with the full suite" if res[k].get("full") else "on the cheap attacks"
+    g = _excess(auc)
+    if within:  # how far its AUC is from the band
         text = (f"not reached; closest within the +{TARGET_PPL_RISE * 100:.0f}% perplexity "
                 f"budget: {k} (strongest AUC {auc:.3f} {what}, {g:.3f} above the "
                 f"0.5±{TARGET_AUC_MARGIN} band; perplexity {dp * 100:+.1f}%)")
-    else:  # nothing keeps utility: the smallest perplexity rise
-        dp, _, k = min((r[1], r[0], r[2]) for r in rows)
-        auc, what = _reported_auc(res[k])
-        g = _excess(auc)
+    else:
         text = (f"not reached; no defended setting stays within +{TARGET_PPL_RISE * 100:.0f}% "
                 f"perplexity; smallest rise: {k} ({dp * 100:+.1f}%, strongest AUC {auc:.3f} "
                 f"{what})")
@@ -102,13 +101,12 @@ def _excess(auc: float) -> float:
 
 def meets_band(res: dict) -> bool:
     """The strongest of every attack measured on the setting is within the band."""
-    a = attacks_of(res)
-    s = strongest(a)
-    return s is not None and _excess(a[s]["auc"]) == 0.0
+    auc = _strongest_auc(res)
+    return auc is not None and _excess(auc) == 0.0
 
 
-def _reported_auc(res: dict) -> tuple[float, str]:
-    """The strongest AUC of everything measured on a setting, and which suite that was."""
+def _strongest_auc(res: dict) -> float | None:
+    """The strongest attack's AUC among everything measured on a setting (None: nothing)."""
     a = attacks_of(res)
     s = strongest(a)
-    return a[s]["auc"], ("with the full suite" if res.get("full") else "on the cheap attacks")
+    return None if s is None else a[s]["auc"]
