@@ -96,7 +96,7 @@ def run_device(device: str, model: str, data: dict[str, Path], work: Path) -> di
     for method in ("full", "lora"):
         t = time.time()
         cfg = ScoreConfig(model=model, train=TrainConfig(**{**train.__dict__, "method": method}),
-                          dedup=False)
+                          score="loss", dedup=False)
         scores = score_records(records, cfg, lm=lm, embedder=HashingEmbedder())
         res[f"risk_{method}"] = [s.risk for s in scores]
         res[f"before_{method}"] = [s.loss_before for s in scores]
@@ -107,7 +107,7 @@ def run_device(device: str, model: str, data: dict[str, Path], work: Path) -> di
     out = work / f"protected-{device}.jsonl"
     cfg = SanitizeConfig(
         input=str(data["members"]), output=str(out),
-        score=ScoreConfig(model=model, train=train, dedup=False), select=SelectConfig(ratio=0.5),
+        score=ScoreConfig(model=model, score="loss", train=train, dedup=False), select=SelectConfig(ratio=0.5),
         paraphrase=ParaphraseConfig(backend="local", model=model, candidates=2,
                                     max_new_tokens=48),
         # Loose gate: a random tiny model's rewrites are noise; what is checked is that

@@ -67,7 +67,7 @@ def main() -> None:
     train = TrainConfig(max_length=args.max_length, seed=args.seed + 1, device="cpu")
 
     log(started, "owner: base loss, warm-up, loss after")
-    owner = score_records(members, ScoreConfig(train=train, dedup=False), lm=lm)
+    owner = score_records(members, ScoreConfig(score="loss", train=train, dedup=False), lm=lm)
     base_m = np.array([s.loss_before for s in owner])
     after = np.array([s.loss_after for s in owner])
     risk = {"loss": -after, "loss-drop": base_m - after}

@@ -37,11 +37,13 @@ def protect(records: Records, *, ratio: float | None = None,
             config: SanitizeConfig | None = None, scores: list[RecordScore] | None = None,
             lm=None, embedder=None, backend=None, cache_path: str | None = None,
             log: Log = no_log, progress: Progress = silent) -> Protection:
-    """SOFT on records in memory: score, select the riskiest `ratio` (default: the config's),
-    paraphrase them under the gate. `scores`: `select`'s decisions made earlier (score once,
-    select many ways); then nothing is scored. Nothing is written unless `cache_path` names a
-    cache to resume from (it can hold original text: keep it private). `lm`, `embedder`,
-    `backend`: already loaded models to reuse; by default they load from the config."""
+    """SOFT on records in memory: select `ratio` of the records (default: the config's) by the
+    config's rule (by default a secret random draw; `cache_path` keeps its key, so a rerun
+    with the same cache repeats it), paraphrase them under the gate. `scores`: `select`'s
+    decisions made earlier (score once, select many ways); then nothing is scored. Nothing is
+    written unless `cache_path` names a cache to resume from (it can hold original text and
+    the draw's key: keep it private). `lm`, `embedder`, `backend`: already loaded models to
+    reuse; by default they load from the config."""
     from .pipeline import protect_dataset
 
     cfg = config or SanitizeConfig()
@@ -55,13 +57,15 @@ def protect(records: Records, *, ratio: float | None = None,
 def score(records: Records, config: ScoreConfig | None = None, *, lm=None, embedder=None,
           progress: Progress = silent, selection_key: bytes | None = None) -> list[Risk]:
     """Memorization risk of every record (the warm-up) and its duplicate group; input order.
-    Selection is `select`'s. With `score="random"` the risks are draws under `selection_key`
-    (keep it secret; pass the same key to repeat a draw); without one a fresh key is made."""
+    Selection is `select`'s. Without a config the rule is `loss`, as for `soft-sanitize score`
+    (`protect`'s own default is the secret random draw). With `score="random"` the risks are
+    draws under `selection_key` (keep it secret; pass the same key to repeat a draw; without
+    one a fresh key is made) and no warm-up runs."""
     import secrets
 
     from .scoring import score_records
 
-    config = config or ScoreConfig()
+    config = config or ScoreConfig(score="loss")
     if config.score == "random" and selection_key is None:
         selection_key = secrets.token_bytes(32)
     data = as_dataset(records)

@@ -118,9 +118,12 @@ def emit_manifest_summary(manifest: dict) -> None:
     sys.stdout.flush()
 
 
-def scoring_options(f):
+def scoring_options(f=None, *, score_default: str = ScoreConfig.score):
     """IN's format plus the scoring and selection knobs shared by `sanitize` and `score`;
-    read them back with `score_select_configs(kwargs)`."""
+    read them back with `score_select_configs(kwargs)`. `score_default`: the --score a command
+    uses when none is given (`score` cannot draw the secret random selection)."""
+    if f is None:
+        return lambda g: scoring_options(g, score_default=score_default)
     opts = [
         click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="auto",
                      show_default=True, help="Record schema of IN."),
@@ -130,13 +133,15 @@ def scoring_options(f):
                      help="Proxy LM for scoring: a local HF folder or .gguf "
                           "[default: embedded SmolLM2-135M]."),
         click.option("--score", "score_kind", type=click.Choice(choices(ScoreKind)),
-                     default=ScoreConfig.score, show_default=True,
-                     help="loss: low post-warm-up loss is risky (the paper); loss-drop: base "
-                          "loss minus post-warm-up loss; base-loss: high base-model loss; "
-                          "random: a secret random draw per record, kept in the private cache "
-                          "so a resumed run repeats it. See docs/scoring.md."),
+                     default=score_default, show_default=True,
+                     help="How records are ranked for selection. random: a secret random "
+                          "draw per record, kept in the private cache so a resumed run "
+                          "repeats it (measured to leak less than the loss rules); loss: low "
+                          "post-warm-up loss first (the paper); loss-drop: base loss minus "
+                          "post-warm-up loss; base-loss: high base-model loss. See "
+                          "docs/scoring.md."),
         click.option("--ratio", type=click.FloatRange(0, 1), default=None,
-                     help=f"Share of records to select, riskiest first "
+                     help=f"Share of records to select, highest --score rank first "
                           f"[default: {SelectConfig.ratio}]."),
         click.option("--threshold", type=float, default=None,
                      help="Select every record with risk >= this instead of a ratio."),

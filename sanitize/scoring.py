@@ -11,10 +11,11 @@
      this record, which discounts texts that are easy for any model (boilerplate, common code);
    - "base-loss": loss_before, the records the base model finds least predictable: what a
      base-calibrated (reference) attack can least explain away if they are trained on;
-   - "random": a uniform draw per record from a secret key (`selection_draw`). A rule computed
-     from losses leaves a selection an attacker can partly find again from the same losses
-     (docs/scoring.md measured this with the ensemble attack); a draw the attacker cannot
-     recompute leaves no such trace. The warm-up still runs: its losses go to the scores file.
+   - "random" (the main command's default): a uniform draw per record from a secret key
+     (`selection_draw`). A rule computed from losses leaves a selection an attacker can partly
+     find again from the same losses (docs/scoring.md measured this with the ensemble attack);
+     a draw the attacker cannot recompute leaves no such trace. It reads no loss, so steps 2-4
+     are skipped: no warm-up, the costliest stage on a CPU, runs for it.
 5. Duplicate groups (`dedup`). Ranks and selection are the next step (`selection.decide`).
 
 Records are never packed together, batches are length-bucketed, and only one batch of tensors
@@ -59,8 +60,8 @@ class Risk:
     line_no: int
     tokens: int  # sequence length the trainer sees, after truncation
     truncated: bool
-    loss_before: float  # mean NLL of the trainable tokens, base model
-    loss_after: float  # the same after the warm-up
+    loss_before: float | None  # mean NLL of the trainable tokens, base model (None: random)
+    loss_after: float | None  # the same after the warm-up (None: no warm-up ran)
     risk: float  # higher = more exposed
     group: str | None  # duplicate group id, None if unique
     trainable_tokens: int = 0  # tokens the losses average over
@@ -124,7 +125,8 @@ def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None =
                   embedder=None, source_path: str = "<input>",
                   progress: Progress = silent, selection_key: bytes | None = None) -> list[Risk]:
     """Warm up, score and group every record; results in input order. Selection is
-    selection.decide's. `selection_key`: the secret of `--score random` (required for it)."""
+    selection.decide's. `selection_key`: the secret of `--score random` (required for it; that
+    rule reads no loss, so the records are encoded and grouped but no warm-up runs)."""
     if not records:
         return []
     if lm is None:
@@ -132,8 +134,13 @@ def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None =
 
         lm = load_lm(cfg.model, device=cfg.train.device)
     pad_id = lm.tokenizer.pad_token_id
+    # Encoded as a trainer would even without a warm-up: the manifest's token counts and the
+    # file:line error of a record with nothing to train on come from here.
     encoded = encode_records(records, lm.tokenizer, cfg.train.max_length, source_path)
     groups = _groups(records, cfg, embedder, progress)
+    shapes = [(len(e.input_ids), e.truncated, e.n_trainable) for e in encoded]
+    if cfg.score == "random":
+        return _risks(records, shapes, None, None, groups, cfg, selection_key)
 
     batch = eval_batch_size(cfg.eval_batch_size, lm.model)
     before = record_losses(lm.model, encoded, pad_id, batch, "base loss", progress)
@@ -142,24 +149,28 @@ def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None =
     with autocast_for(base_weight.dtype, base_weight.device.type):
         after = record_losses(warm, encoded, pad_id, batch, "warm-up loss", progress)
     del warm  # free the copy before the caller loads a paraphraser
-    shapes = [(len(e.input_ids), e.truncated, e.n_trainable) for e in encoded]
     return _risks(records, shapes, before, after, groups, cfg, selection_key)
 
 
-def _risks(records: list[Record], shapes: list[tuple[int, bool, int]], before: list[float],
-           after: list[float], groups: list[str | None], cfg: ScoreConfig,
-           selection_key: bytes | None) -> list[Risk]:
+def _risks(records: list[Record], shapes: list[tuple[int, bool, int]],
+           before: list[float] | None, after: list[float] | None, groups: list[str | None],
+           cfg: ScoreConfig, selection_key: bytes | None) -> list[Risk]:
     """Risks from the losses before and after the warm-up, or the secret draws of "random".
-    `shapes`: (tokens, truncated, trainable tokens) per record."""
-    if not all(math.isfinite(x) for x in before + after):
-        raise SanitizeError("a record's loss is not finite; the model overflowed (try "
-                            "--device cpu or a lower --lr)")
+    `shapes`: (tokens, truncated, trainable tokens) per record; `before`, `after`: None when
+    no warm-up ran (random)."""
     if cfg.score == "random":
         if selection_key is None:
             raise ValueError("--score random needs a selection key (Cache.secret)")
         risks = [selection_draw(selection_key, r) for r in records]
+    elif before is None or after is None:
+        raise ValueError(f"--score {cfg.score} needs the warm-up's losses")
+    elif not all(math.isfinite(x) for x in before + after):
+        raise SanitizeError("a record's loss is not finite; the model overflowed (try "
+                            "--device cpu or a lower --lr)")
     else:
         risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
+    if before is None or after is None:
+        before = after = [None] * len(records)
     return [Risk(r.id, r.line_no, tokens, truncated, b, a, risk, g, trainable)
             for r, (tokens, truncated, trainable), b, a, risk, g
             in zip(records, shapes, before, after, risks, groups)]

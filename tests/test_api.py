@@ -19,8 +19,11 @@ from sanitize.errors import InputError
 
 EXAMPLE = REPO / "examples" / "support_chats.jsonl"
 # The pinned example run's settings (tests/test_pinned_output.py): the echo paraphraser, a
-# gate that lets about half the rewrites through, and a tiny model built in the test.
-CFG = SanitizeConfig(score=ScoreConfig(train=TrainConfig(batch_size=4, max_length=512)),
+# gate that lets about half the rewrites through, a tiny model built in the test, and the
+# `loss` rule, whose selection is the same in every run (the default random draw's key is
+# made anew in every cache).
+CFG = SanitizeConfig(score=ScoreConfig(score="loss",
+                                       train=TrainConfig(batch_size=4, max_length=512)),
                      paraphrase=ParaphraseConfig(backend="echo", candidates=2),
                      gate=GateConfig(min_similarity=0.8, on_fail="partial"))
 
@@ -105,6 +108,27 @@ def test_score_then_select_is_the_pipelines_selection(tiny, embedder):
     fewer = select(risks, SelectConfig(ratio=0.25))
     part = protect(example_rows(), config=CFG, scores=fewer, embedder=embedder)
     assert sum(r.score.selected for r in part.results) == 5
+
+
+def test_the_default_random_draw_skips_the_warm_up_and_repeats_with_its_cache(
+        tmp_path, tiny, embedder, monkeypatch):
+    """`protect`'s default rule reads no loss, so nothing is fine-tuned; the same cache repeats
+    the draw. `score` without a config ranks by `loss`, as `soft-sanitize score` does."""
+    import sanitize.scoring
+    from sanitize import protect, score
+
+    cfg = replace(CFG, score=replace(CFG.score, score=SanitizeConfig().score.score))
+    assert cfg.score.score == "random"
+    with monkeypatch.context() as patch:
+        patch.setattr(sanitize.scoring, "warm_up", lambda *a, **k: pytest.fail("warm-up ran"))
+        cache = str(tmp_path / "private.sqlite")
+        runs = [protect(example_rows(), config=cfg, lm=tiny, embedder=embedder,
+                        cache_path=cache) for _ in range(2)]
+    chosen = [[r.score.selected for r in run.results] for run in runs]
+    assert chosen[0] == chosen[1] and sum(chosen[0]) == 10
+    assert all(r.score.loss_after is None for r in runs[0].results)
+    risks = score(example_rows()[:6], lm=tiny, embedder=embedder)
+    assert [r.risk for r in risks] == pytest.approx([-r.loss_after for r in risks])
 
 
 def test_a_bad_row_is_named_by_its_number_before_any_model_loads():

@@ -30,7 +30,7 @@ def scored(tmp_path, tiny, embedder):
     with open(tmp_path / "in.jsonl", "a") as fh:
         fh.write("not json\n")
     # The fact check rejects the echo rewrite of "two hundred" (reversed): one drop.
-    cfg = config(tmp_path, ratio=0.75, skip_invalid=True, max_drop=1.0)
+    cfg = config(tmp_path, ratio=0.75, skip_invalid=True, max_drop=1.0, score="loss")
     cfg = replace(cfg, gate=replace(cfg.gate, check_facts=True))
     data = read_dataset(cfg.input, skip_invalid=True)
     scores = decide(score_records(data.records, cfg.score, lm=tiny, embedder=embedder),

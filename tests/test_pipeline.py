@@ -128,12 +128,15 @@ def write_jsonl(path: Path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def config(tmp_path, ratio=0.5, on_fail="drop", **kw):
+def config(tmp_path, ratio=0.5, on_fail="drop", score="random", **kw):
+    """The main command's defaults (the secret random draw among them), a tiny warm-up, the
+    echo paraphraser and a gate it can pass."""
     from sanitize.config import ScoreConfig, TrainConfig
 
     return SanitizeConfig(
         input=str(tmp_path / "in.jsonl"), output=str(tmp_path / "out.jsonl"),
-        score=ScoreConfig(train=TrainConfig(batch_size=4, max_length=64), dedup=False),
+        score=ScoreConfig(score=score, train=TrainConfig(batch_size=4, max_length=64),
+                          dedup=False),
         select=SelectConfig(ratio=ratio),
         paraphrase=ParaphraseConfig(backend="echo", candidates=2),
         gate=GateConfig(on_fail=on_fail, min_similarity=0.7, check_facts=False), **kw)
@@ -180,9 +183,9 @@ def test_pipeline_statuses_manifest_and_no_leak(tmp_path, tiny, embedder, monkey
 
 
 def test_random_selection_is_secret_and_repeats_with_its_cache(tmp_path, tiny, embedder):
-    """--score random takes half the records by a draw from a key kept in the private cache: a
-    rerun with that cache (a resume) repeats the draw, another cache draws anew, and the key is
-    in neither OUT nor the manifest."""
+    """--score random (the default) takes half the records by a draw from a key kept in the
+    private cache: a rerun with that cache (a resume) repeats the draw, another cache draws
+    anew, and the key is in neither OUT nor the manifest."""
     from dataclasses import replace
 
     from sanitize.pipeline import run
@@ -190,7 +193,7 @@ def test_random_selection_is_secret_and_repeats_with_its_cache(tmp_path, tiny, e
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
                                         for i, s in enumerate(SENTENCES)])
     cfg = config(tmp_path)
-    cfg = replace(cfg, score=replace(cfg.score, score="random"))
+    assert cfg.score.score == "random" == SanitizeConfig().score.score  # the default
 
     def chosen(c):
         m = run(c, lm=tiny, embedder=embedder).manifest
@@ -450,7 +453,7 @@ def test_scores_from_the_score_command_are_reused_and_checked(tmp_path, tiny, em
 
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": s}
                                         for i, s in enumerate(SENTENCES[:8])])
-    cfg = config(tmp_path)
+    cfg = config(tmp_path, score="loss")  # as `soft-sanitize score` ranks by default
     data = read_dataset(cfg.input)
     scores = decide(score_records(data.records, cfg.score, lm=tiny, embedder=embedder),
                     cfg.select)

@@ -231,6 +231,8 @@ def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
     assert summary["records"] == 9 and summary["rejected"] == 1
     assert summary["rejects"][0]["line"] == 5
     assert summary["selected"] == sum(r["selected"] for r in rows) == 4  # ceil(0.34 * 9)
+    # This command ranks by `loss` unless told otherwise (it has no cache for a secret draw).
+    assert [r["risk"] for r in rows] == pytest.approx([-r["loss_after"] for r in rows])
     assert "record number" not in capsys.readouterr().err  # never print record text
     meta = json.loads((tmp_path / "scores.jsonl.meta.json").read_text())
     assert meta["input_sha256"] == summary["input_sha256"] and meta["train"]["learning_rate"] == 1e-2
@@ -246,6 +248,9 @@ def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
         captured.err.replace("reusing the warm-up losses", "")
     manifest = json.loads(captured.out)
     assert manifest["counts"]["unchanged"] == 4  # 9 - ceil(0.5 * 9)
+    # The main command's default rule is the secret random draw, whatever the file ranked by.
+    assert manifest["config"]["score"]["score"] == "random"
+    assert "--score random does not rank by them" in captured.err
     rc = run_cli([str(src), str(tmp_path / "out.jsonl"), *common[:-1], "1e-3",
                   "--scores", str(out), "--paraphraser", "echo"])
     assert rc == 2 and "--lr 0.01 (now 0.001)" in capsys.readouterr().err

@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "the library's; quick 1)")
     p.add_argument("--max-new-tokens", type=int, help="paraphrase generation cap per chunk "
                    "(default: the library's; quick 160)")
-    p.add_argument("--score", choices=["loss", "loss-drop"], help="risk score (library default)")
+    # soft-R is SOFT's ranking; random selection is the random-R settings (the library's
+    # default, --score random, is the same rule with a secret key instead of a seed).
+    p.add_argument("--score", choices=["loss", "loss-drop", "base-loss"], default="loss",
+                   help="soft-R's risk score (default: loss, the paper's)")
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples for CIs (default 1000; "
                    "quick 100)")
     p.add_argument("--seed", type=int, default=0, help="split, training and attack seed")
@@ -159,7 +162,7 @@ def make_context(args: argparse.Namespace, argv: list[str],
     # max_length is set per domain (DomainRun); this one is only the template.
     train = TrainConfig(epochs=args.epochs, max_length=args.max_length or 128, seed=args.seed,
                         device=args.device)
-    score = ScoreConfig(train=train, **({"score": args.score} if args.score else {}))
+    score = ScoreConfig(train=train, score=args.score)
     # --seed and --device set the paraphraser's as the CLI's do.
     paraphrase = ParaphraseConfig(seed=args.seed, device=args.device, **{
         k: v for k, v in (("candidates", args.candidates),

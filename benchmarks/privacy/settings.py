@@ -27,7 +27,7 @@ class Setting:
     name: str
     kind: str  # none | soft | random | dedup
     ratio: float | None = None
-    score: str | None = None  # None: the run's score (--score, else the library's)
+    score: str | None = None  # None: the run's --score (the benchmark's default: loss)
     on_fail: str | None = None  # None: the library's default
     paraphraser: tuple[str, ...] = ()  # paraphrasers.OPTIONS applied in order (none: the run's)
 

@@ -26,8 +26,8 @@ def command(input_path, output_path, shards, max_drop, as_json):
     \b
     Example (score once, rewrite on two machines, merge):
       soft-sanitize score train.jsonl scores.jsonl
-      soft-sanitize train.jsonl part0.jsonl --scores scores.jsonl --shard 0/2 ...  # machine A
-      soft-sanitize train.jsonl part1.jsonl --scores scores.jsonl --shard 1/2 ...  # machine B
+      soft-sanitize train.jsonl part0.jsonl --scores scores.jsonl --score loss --shard 0/2 ...
+      soft-sanitize train.jsonl part1.jsonl --scores scores.jsonl --score loss --shard 1/2 ...
       soft-sanitize merge train.jsonl protected.jsonl part0.jsonl part1.jsonl
     """
     from ..merge import merge

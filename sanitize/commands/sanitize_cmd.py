@@ -88,11 +88,12 @@ P, G = ParaphraseConfig, GateConfig
                    "required when OUT is -].")
 @click.option("--scores", "scores_path", default=None,
               help="Reuse what `soft-sanitize score IN SCORES` wrote (its warm-up losses; "
-                   "--ratio, --score and dedup may differ): no warm-up runs. Refused when "
-                   "IN or the warm-up settings differ.")
+                   "--ratio, --score and dedup may differ; pass a loss --score to select by "
+                   "them): no warm-up runs. Refused when IN or the warm-up settings differ.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Rewrite only shard I of N (every N-th record from the I-th) on this "
-                   "machine; needs --scores. `soft-sanitize merge` joins the shards' outputs.")
+                   "machine; needs --scores and a loss --score (every machine must draw the "
+                   "same selection). `soft-sanitize merge` joins the shards' outputs.")
 @click.option("--manifest", "manifest_path", default=None,
               help="Where the manifest goes [default: OUT.manifest.json; required when OUT "
                    "is -].")
@@ -113,14 +114,15 @@ P, G = ParaphraseConfig, GateConfig
 @json_option
 @config_option
 def command(as_json, **params):
-    """Obfuscate the records of IN most exposed to membership inference; write OUT.
+    """Obfuscate a --ratio of the records of IN against membership inference; write OUT.
 
-    Scores every record (a short warm-up fine-tune), selects the riskiest --ratio, rewrites
-    their trainable text with a paraphraser under a similarity gate, and writes OUT (same
+    Selects --ratio of the records (by default a secret random draw, measured to leak less
+    than SOFT's warm-up ranking, which --score loss uses), rewrites their trainable text with
+    a paraphraser under a similarity gate, and writes OUT (same
     order, rewritten records in place of the originals), OUT.manifest.json (what happened to
     every record), OUT.rejected.jsonl (ORIGINAL records whose rewrite failed the gate: not for
-    training) and OUT.private-cache.sqlite (finished rewrites, which can hold original text:
-    rerun the same command to resume).
+    training) and OUT.private-cache.sqlite (finished rewrites, which can hold original text,
+    and the draw's key: rerun the same command to resume).
 
     \b
     Examples:

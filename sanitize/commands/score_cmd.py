@@ -13,11 +13,11 @@ from ..cli_common import (config_file, config_option, console, emit_json, json_o
 @click.command("score")
 @click.argument("input_path", metavar="IN")
 @click.argument("scores_out", metavar="SCORES_OUT")
-@scoring_options
+@scoring_options(score_default="loss")  # the secret random draw needs a run's private cache
 @json_option
 @config_option
 def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
-    """Score each record's memorization risk and select the riskiest.
+    """Score each record's memorization risk and select the riskiest (--score loss by default).
 
     Fine-tunes a proxy LM briefly on IN (the warm-up), then writes one JSON line per record to
     SCORES_OUT, in input order: id, line_no, tokens, truncated, loss_before, loss_after, risk,
