@@ -363,7 +363,8 @@ def test_a_pool_of_real_servers_survives_a_kill_and_shards_merge_to_the_same_out
                            for i, t in enumerate(texts)))
     cfg = SanitizeConfig(
         input=str(src), output=str(tmp_path / "one.jsonl"),
-        score=ScoreConfig(dedup=False), select=SelectConfig(ratio=1.0),
+        # Shards must agree on the selection: a loss rule (the default random draw is refused).
+        score=ScoreConfig(score="loss", dedup=False), select=SelectConfig(ratio=1.0),
         paraphrase=ParaphraseConfig(backend="openai", api_base=(base_a, base_b), model=folder,
                                     temperature=0.0, candidates=1, concurrency=1, retries=1,
                                     timeout=300, max_new_tokens=48),

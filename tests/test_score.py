@@ -321,7 +321,8 @@ def test_real_model_on_mimir_slice(shared_data, tmp_path, capsys):
     from sanitize.datafile import read_dataset
     from sanitize.models import load_lm
 
-    cfg = ScoreConfig(train=TrainConfig(max_length=160, batch_size=4, seed=3, device="cpu"))
+    cfg = ScoreConfig(score="loss",  # the CLI `score` command's default
+                      train=TrainConfig(max_length=160, batch_size=4, seed=3, device="cpu"))
     again = score_and_select(read_dataset(str(src)).records, cfg, SelectConfig(ratio=0.25),
                           lm=load_lm(None, device="cpu"))
     assert [json.loads(json.dumps(s.__dict__)) for s in again] == rows
