@@ -107,7 +107,8 @@ def run_device(device: str, model: str, data: dict[str, Path], work: Path) -> di
     out = work / f"protected-{device}.jsonl"
     cfg = SanitizeConfig(
         input=str(data["members"]), output=str(out),
-        score=ScoreConfig(model=model, score="loss", train=train, dedup=False), select=SelectConfig(ratio=0.5),
+        score=ScoreConfig(model=model, score="loss", train=train, dedup=False),
+        select=SelectConfig(ratio=0.5),
         paraphrase=ParaphraseConfig(backend="local", model=model, candidates=2,
                                     max_new_tokens=48),
         # Loose gate: a random tiny model's rewrites are noise; what is checked is that

@@ -158,19 +158,19 @@ def _risks(records: list[Record], shapes: list[tuple[int, bool, int]],
     """Risks from the losses before and after the warm-up, or the secret draws of "random".
     `shapes`: (tokens, truncated, trainable tokens) per record; `before`, `after`: None when
     no warm-up ran (random)."""
+    if before is None or after is None:
+        if cfg.score != "random":
+            raise ValueError(f"--score {cfg.score} needs the warm-up's losses")
+        before = after = [None] * len(records)
+    elif not all(math.isfinite(x) for x in before + after):
+        raise SanitizeError("a record's loss is not finite; the model overflowed (try "
+                            "--device cpu or a lower --lr)")
     if cfg.score == "random":
         if selection_key is None:
             raise ValueError("--score random needs a selection key (Cache.secret)")
         risks = [selection_draw(selection_key, r) for r in records]
-    elif before is None or after is None:
-        raise ValueError(f"--score {cfg.score} needs the warm-up's losses")
-    elif not all(math.isfinite(x) for x in before + after):
-        raise SanitizeError("a record's loss is not finite; the model overflowed (try "
-                            "--device cpu or a lower --lr)")
     else:
         risks = [risk_of(cfg.score, b, a) for b, a in zip(before, after)]
-    if before is None or after is None:
-        before = after = [None] * len(records)
     return [Risk(r.id, r.line_no, tokens, truncated, b, a, risk, g, trainable)
             for r, (tokens, truncated, trainable), b, a, risk, g
             in zip(records, shapes, before, after, risks, groups)]
