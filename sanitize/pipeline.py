@@ -121,11 +121,14 @@ def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, 
             key = cache.secret("selection") if cfg.score.score == "random" else None
             if key is not None:
                 log("--score random: the selection is a secret draw; no model is fine-tuned")
+            elif cfg.score.score not in scoring.WARM_UP_RULES and stored is None:
+                log(f"--score {cfg.score.score}: ranks by the base model's loss; no warm-up "
+                    "runs")
             if key is not None and cache_path is None:
                 log("--score random without a cache file (a dry run or an in-memory call): "
                     "this draw cannot be repeated, and a real run draws another")
             if stored is not None:
-                log(f"reusing the warm-up losses in {cfg.scores_path}"
+                log(f"reusing the stored losses in {cfg.scores_path}"
                     + (" (for the manifest: --score random does not rank by them; "
                        "--score loss does)" if key is not None else ""))
                 risks = scoring.rescore(data.records, stored, cfg.score, embedder, progress,

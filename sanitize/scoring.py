@@ -16,6 +16,8 @@
      find again from the same losses (docs/scoring.md measured this with the ensemble attack);
      a draw the attacker cannot recompute leaves no such trace. It reads no loss, so steps 2-4
      are skipped: no warm-up, the costliest stage on a CPU, runs for it.
+   "base-loss" reads only step 2's loss, so steps 3-4 are skipped for it (its scores hold no
+   `loss_after`, and a later `--scores` reuse by a warm-up rule is refused: `load_scores`).
 5. Duplicate groups (`dedup`). Ranks and selection are the next step (`selection.decide`).
 
 Records are never packed together, batches are length-bucketed, and only one batch of tensors
@@ -49,6 +51,8 @@ from .train import autocast_for
 RISK_RULES = {"loss": lambda before, after: -after,
               "loss-drop": lambda before, after: before - after,
               "base-loss": lambda before, after: before}
+# The rules that read the warm-up's losses; the others skip the warm-up, the costliest stage.
+WARM_UP_RULES = frozenset({"loss", "loss-drop"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class Risk:
     tokens: int  # sequence length the trainer sees, after truncation
     truncated: bool
     loss_before: float | None  # mean NLL of the trainable tokens, base model (None: random)
-    loss_after: float | None  # the same after the warm-up (None: no warm-up ran)
+    loss_after: float | None  # the same after the warm-up (None: the rule needs no warm-up)
     risk: float  # higher = more exposed
     group: str | None  # duplicate group id, None if unique
     trainable_tokens: int = 0  # tokens the losses average over
@@ -126,7 +130,8 @@ def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None =
                   progress: Progress = silent, selection_key: bytes | None = None) -> list[Risk]:
     """Warm up, score and group every record; results in input order. Selection is
     selection.decide's. `selection_key`: the secret of `--score random` (required for it; that
-    rule reads no loss, so the records are encoded and grouped but no warm-up runs)."""
+    rule reads no loss, so the records are encoded and grouped but no model runs). "base-loss"
+    reads the base model's loss only, so no warm-up runs for it either."""
     if not records:
         return []
     if lm is None:
@@ -144,6 +149,8 @@ def score_records(records: list[Record], cfg: ScoreConfig, lm: LoadedLM | None =
 
     batch = eval_batch_size(cfg.eval_batch_size, lm.model)
     before = record_losses(lm.model, encoded, pad_id, batch, "base loss", progress)
+    if cfg.score not in WARM_UP_RULES:
+        return _risks(records, shapes, before, None, groups, cfg, selection_key)
     warm = warm_up(lm.model, encoded, pad_id, cfg, progress)
     base_weight = next(lm.model.parameters())
     with autocast_for(base_weight.dtype, base_weight.device.type):
@@ -156,13 +163,15 @@ def _risks(records: list[Record], shapes: list[tuple[int, bool, int]],
            before: list[float] | None, after: list[float] | None, groups: list[str | None],
            cfg: ScoreConfig, selection_key: bytes | None) -> list[Risk]:
     """Risks from the losses before and after the warm-up, or the secret draws of "random".
-    `shapes`: (tokens, truncated, trainable tokens) per record; `before`, `after`: None when
-    no warm-up ran (random)."""
-    if before is None or after is None:
-        if cfg.score != "random":
-            raise ValueError(f"--score {cfg.score} needs the warm-up's losses")
-        before = after = [None] * len(records)
-    elif not all(math.isfinite(x) for x in before + after):
+    `shapes`: (tokens, truncated, trainable tokens) per record; `before`: None when no model
+    ran (random); `after`: None when no warm-up ran (random, base-loss)."""
+    if before is None and cfg.score != "random":
+        raise ValueError(f"--score {cfg.score} needs the base model's losses")
+    if after is None and cfg.score in WARM_UP_RULES:
+        raise ValueError(f"--score {cfg.score} needs the warm-up's losses")
+    before = before or [None] * len(records)
+    after = after or [None] * len(records)
+    if not all(math.isfinite(x) for x in before + after if x is not None):
         raise SanitizeError("a record's loss is not finite; the model overflowed (try "
                             "--device cpu or a lower --lr)")
     if cfg.score == "random":
@@ -192,12 +201,13 @@ def meta_path(scores_path: str) -> str:
 
 
 def scores_meta(data, cfg: ScoreConfig) -> dict:
-    """What the losses depend on: the input's bytes and the warm-up. The device is left out
+    """What the losses depend on: the input's bytes and the warm-up (and whether one ran). The device is left out
     (a CPU and a GPU run of the same warm-up rank records alike, benchmarks/gpu_check.py);
     the score rule and the selection are recomputed from the losses at reuse."""
     train = {k: v for k, v in asdict(cfg.train).items() if k != "device"}
     return {"input_sha256": data.sha256, "format": data.fmt, "records": len(data.records),
-            "model": cfg.model or "embedded", "train": train}
+            "model": cfg.model or "embedded", "warm_up": cfg.score in WARM_UP_RULES,
+            "train": train}
 
 
 def load_scores(path: str, data, cfg: ScoreConfig) -> list[dict]:
@@ -218,10 +228,17 @@ def load_scores(path: str, data, cfg: ScoreConfig) -> list[dict]:
         raise InputError(f"these scores were made from another input (sha256 "
                          f"{str(made.get('input_sha256'))[:12]}..., IN has "
                          f"{want['input_sha256'][:12]}...)", path)
+    warmed_up = made.get("warm_up", True)  # files from before the flag all had a warm-up
+    if cfg.score in WARM_UP_RULES and not warmed_up:
+        raise InputError(f"these scores hold no warm-up losses (made with a rule that needs "
+                         f"none, such as --score base-loss); --score {cfg.score} needs them: "
+                         f"rerun `soft-sanitize score` with --score {cfg.score}", path)
     made_train = made.get("train") or {}
+    # Without a warm-up the losses depend on the training window alone.
+    compared = want["train"] if warmed_up else {"max_length": want["train"]["max_length"]}
     differ = [k for k in ("format", "model") if made.get(k) != want[k]]
     differ += [f"--{OPTION_NAMES.get(k, k.replace('_', '-'))} {made_train.get(k)!r} (now {v!r})"
-               for k, v in want["train"].items() if made_train.get(k) != v]
+               for k, v in compared.items() if made_train.get(k) != v]
     if differ:
         raise InputError(f"these scores were made with other settings: {', '.join(differ)}; "
                          "rerun `soft-sanitize score` or pass the same settings", path)
@@ -239,6 +256,12 @@ def rescore(records: list[Record], rows: list[dict], cfg: ScoreConfig, embedder=
     """Risks and groups from stored losses: no model is loaded, no warm-up runs. The score
     rule, the grouping and the selection may differ from the ones the file was made with."""
     shapes = [(r["tokens"], r["truncated"], r.get("trainable_tokens", 0)) for r in rows]
-    return _risks(records, shapes, [float(r["loss_before"]) for r in rows],
-                  [float(r["loss_after"]) for r in rows],
+    return _risks(records, shapes, _stored(rows, "loss_before"), _stored(rows, "loss_after"),
                   _groups(records, cfg, embedder, progress), cfg, selection_key)
+
+
+def _stored(rows: list[dict], key: str) -> list[float] | None:
+    """One stored loss per row, or None when the file holds none (no warm-up ran)."""
+    if any(r.get(key) is None for r in rows):
+        return None
+    return [float(r[key]) for r in rows]

@@ -119,9 +119,25 @@ def test_risk_definitions(tiny):
         assert s.risk == s.loss_before - s.loss_after
     base = score_and_select(recs, fast_cfg("base-loss"), sel, lm=tiny)
     assert all(s.risk == s.loss_before for s in base)
+    assert all(s.loss_after is None for s in base)  # it needs no warm-up, so none ran
     # the riskiest half is the half the base model predicts worst
     chosen = [s.loss_before for s in base if s.selected]
     assert min(chosen) >= max(s.loss_before for s in base if not s.selected)
+
+
+def test_base_loss_runs_no_warm_up(tiny, monkeypatch):
+    from sanitize import scoring
+
+    def no_warm_up(*_a, **_k):
+        raise AssertionError("base-loss reads only the base model's loss")
+
+    monkeypatch.setattr(scoring, "warm_up", no_warm_up)
+    recs = repeated_dataset(n=8)
+    out = score_records(recs, fast_cfg("base-loss"), lm=tiny)
+    assert all(r.loss_after is None and r.risk == r.loss_before for r in out)
+    assert all(math.isfinite(r.loss_before) for r in out)
+    with pytest.raises(AssertionError, match="base-loss"):  # the patch is live for loss
+        score_records(recs, fast_cfg("loss"), lm=tiny)
 
 
 # Hand-checked counts with the tiny byte tokenizer: 1 token per byte, the ChatML specials
@@ -244,8 +260,7 @@ def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
                   "--ratio", "0.5", "--paraphraser", "echo", "--max-drop", "1", "--json"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert "reusing the warm-up losses" in captured.err and "warm-up" not in \
-        captured.err.replace("reusing the warm-up losses", "")
+    assert "reusing the stored losses" in captured.err and "warm-up" not in captured.err
     manifest = json.loads(captured.out)
     assert manifest["counts"]["unchanged"] == 4  # 9 - ceil(0.5 * 9)
     # The main command's default rule is the secret random draw, whatever the file ranked by.
@@ -254,6 +269,37 @@ def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
     rc = run_cli([str(src), str(tmp_path / "out.jsonl"), *common[:-1], "1e-3",
                   "--scores", str(out), "--paraphraser", "echo"])
     assert rc == 2 and "--lr 0.01 (now 0.001)" in capsys.readouterr().err
+
+
+def test_base_loss_scores_are_reused_only_by_rules_without_a_warm_up(tiny_folder, tmp_path,
+                                                                       capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"r{i}", "text": f"record {i} " * 3}) + "\n"
+                           for i in range(6)))
+    out = tmp_path / "scores.jsonl"
+    common = ["--model", tiny_folder, "--no-dedup", "--device", "cpu"]
+    assert run_cli(["score", str(src), str(out), *common, "--score", "base-loss"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(r["loss_after"] is None and r["risk"] == r["loss_before"] for r in rows)
+    assert json.loads((tmp_path / "scores.jsonl.meta.json").read_text())["warm_up"] is False
+    capsys.readouterr()
+
+    def main_run(*extra):
+        return run_cli([str(src), str(tmp_path / "out.jsonl"), *common, "--scores", str(out),
+                        "--paraphraser", "echo", "--max-drop", "1", *extra])
+
+    # A warm-up rule cannot rank by losses that were never measured.
+    assert main_run("--score", "loss") == 2
+    assert "hold no warm-up losses" in capsys.readouterr().err
+    # Without a warm-up only the training window shapes the losses: another --lr is fine,
+    # another --max-length is not.
+    assert main_run("--score", "base-loss", "--lr", "1e-3") == 0
+    assert main_run("--score", "base-loss", "--max-length", "64") == 2
+    assert "--max-length 256 (now 64)" in capsys.readouterr().err
+    # Without --scores the main command scores base-loss itself, and says no warm-up runs.
+    assert run_cli([str(src), str(tmp_path / "fresh.jsonl"), *common, "--score", "base-loss",
+                    "--paraphraser", "echo", "--max-drop", "1"]) == 0
+    assert "no warm-up runs" in capsys.readouterr().err
 
 
 def test_cli_rejects_ratio_with_threshold(tmp_path):

@@ -128,11 +128,19 @@ class DomainRun:
             log(f"{self.domain}: warm-up scores from cache")
             return self._risks
         from sanitize import score
+        from sanitize.scoring import WARM_UP_RULES, risk_of
 
         log(f"{self.domain}: warm-up scoring of {len(ids)} members")
         t = time.time()
-        self._risks = score(self.split.members, self.score, lm=self.ctx.base_lm(),
-                            embedder=self.ctx.sentence_embedder())
+        # Every soft-R+rule re-ranks these losses (settings.decisions), so the warm-up runs
+        # even when the run's own --score (base-loss) would skip it; the risks are its rule's.
+        warmed = self.score.score in WARM_UP_RULES
+        self._risks = score(self.split.members,
+                            self.score if warmed else replace(self.score, score="loss"),
+                            lm=self.ctx.base_lm(), embedder=self.ctx.sentence_embedder())
+        if not warmed:
+            self._risks = [replace(r, risk=risk_of(self.score.score, r.loss_before,
+                                                   r.loss_after)) for r in self._risks]
         secs = round(time.time() - t, 1)
         self.times["score"] = secs
         write_json(self.dir / "scores.json", {"config_hash": self.score_key(), "seconds": secs,

@@ -19,8 +19,9 @@ from ..cli_common import (config_file, config_option, console, emit_json, json_o
 def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
     """Score each record's memorization risk and select the riskiest (--score loss by default).
 
-    Fine-tunes a proxy LM briefly on IN (the warm-up), then writes one JSON line per record to
-    SCORES_OUT, in input order: id, line_no, tokens, truncated, loss_before, loss_after, risk,
+    Fine-tunes a proxy LM briefly on IN (the warm-up; --score base-loss reads only the base
+    model's loss, so it skips the warm-up and leaves loss_after null), then writes one JSON
+    line per record to SCORES_OUT, in input order: id, line_no, tokens, truncated, loss_before, loss_after, risk,
     rank (1 = riskiest), selected, group (duplicate group or null), trainable_tokens.
 
     \b
