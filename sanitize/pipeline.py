@@ -143,6 +143,7 @@ def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, 
         log(f"selected {sum(s.selected for s in scores)} of {len(data.records)} records to "
             f"obfuscate" + (f"; {len(selected)} of them in shard {cfg.shard[0]}/{cfg.shard[1]}"
                             if cfg.shard else ""))
+        _warn_drop_bound(cfg, sum(s.selected for s in scores), data, log)
         outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder, log,
                              verbose=cfg.verbose)
 
@@ -170,6 +171,20 @@ def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, 
 def out_kind(cfg: SanitizeConfig) -> str:
     """OUT's format: jsonl, parquet or hf (a save_to_disk folder); see tabular.output_kind."""
     return tabular.output_kind(cfg.output, cfg.output_format, tabular.table_kind(cfg.input))
+
+
+def _warn_drop_bound(cfg: SanitizeConfig, n_selected: int, data: Dataset, log: Log) -> None:
+    """Before the costly paraphrase stage: with --on-fail drop, a selection larger than
+    --max-drop is refused at the end if enough of its rewrites fail, as most do with a small
+    paraphraser (docs/paraphrase.md), so say it now rather than after the work."""
+    total = len(data.records) + len(data.rejects)
+    if cfg.gate.on_fail != "drop" or cfg.shard or not total:
+        return
+    worst = (n_selected + len(data.rejects)) / total
+    if worst > cfg.max_drop:
+        log(f"note: with --on-fail drop up to {worst:.0%} of the records may be left out, "
+            f"over --max-drop {cfg.max_drop:g}; if that many rewrites fail, nothing is "
+            f"written. Raise --max-drop to accept it, or use --on-fail keep or partial")
 
 
 def output_verdict(entries: list[dict], kept: int, max_drop: float | None) -> dict:

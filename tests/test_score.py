@@ -299,7 +299,14 @@ def test_base_loss_scores_are_reused_only_by_rules_without_a_warm_up(tiny_folder
     # Without --scores the main command scores base-loss itself, and says no warm-up runs.
     assert run_cli([str(src), str(tmp_path / "fresh.jsonl"), *common, "--score", "base-loss",
                     "--paraphraser", "echo", "--max-drop", "1"]) == 0
-    assert "no warm-up runs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no warm-up runs" in err and "over --max-drop" not in err
+    # A selection larger than --max-drop is flagged before the paraphrase stage.
+    run_cli([str(src), str(tmp_path / "big.jsonl"), *common, "--score", "base-loss",
+             "--paraphraser", "echo", "--ratio", "0.9"])
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert "up to 100% of the records may be left out, over --max-drop 0.5" in err
+    assert err.index("over --max-drop") < err.index("round 1/")
 
 
 def test_cli_rejects_ratio_with_threshold(tmp_path):
