@@ -139,8 +139,7 @@ def scoring_options(f=None, *, score_default: str = ScoreConfig.score):
                           "repeats it (measured to leak less than the loss rules); loss: low "
                           "post-warm-up loss first (the paper); loss-drop: base loss minus "
                           "post-warm-up loss; base-loss: high base-model loss (no warm-up "
-                          "needed, so none runs). See "
-                          "docs/scoring.md."),
+                          "needed, so none runs). See docs/scoring.md."),
         click.option("--ratio", type=click.FloatRange(0, 1), default=None,
                      help=f"Share of records to select, highest --score rank first "
                           f"[default: {SelectConfig.ratio}]."),

@@ -140,10 +140,11 @@ def protect_dataset(data: Dataset, cfg: SanitizeConfig, lm=None, embedder=None, 
             scores = decide(risks, cfg.select)
         owned = shard_owned(len(data.records), cfg.shard)
         selected = [r for r, s, mine in zip(data.records, scores, owned) if s.selected and mine]
-        log(f"selected {sum(s.selected for s in scores)} of {len(data.records)} records to "
+        n_selected = sum(s.selected for s in scores)
+        log(f"selected {n_selected} of {len(data.records)} records to "
             f"obfuscate" + (f"; {len(selected)} of them in shard {cfg.shard[0]}/{cfg.shard[1]}"
                             if cfg.shard else ""))
-        _warn_drop_bound(cfg, sum(s.selected for s in scores), data, log)
+        _warn_drop_bound(cfg, n_selected, data, log)
         outcomes = obfuscate(selected, backend, pcfg, cfg.gate, prompts, cache, embedder, log,
                              verbose=cfg.verbose)
 

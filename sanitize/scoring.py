@@ -201,9 +201,10 @@ def meta_path(scores_path: str) -> str:
 
 
 def scores_meta(data, cfg: ScoreConfig) -> dict:
-    """What the losses depend on: the input's bytes and the warm-up (and whether one ran). The device is left out
-    (a CPU and a GPU run of the same warm-up rank records alike, benchmarks/gpu_check.py);
-    the score rule and the selection are recomputed from the losses at reuse."""
+    """What the losses depend on: the input's bytes and the warm-up (and whether one ran). The
+    device is left out (a CPU and a GPU run of the same warm-up rank records alike,
+    benchmarks/gpu_check.py); the score rule and the selection are recomputed from the losses
+    at reuse."""
     train = {k: v for k, v in asdict(cfg.train).items() if k != "device"}
     return {"input_sha256": data.sha256, "format": data.fmt, "records": len(data.records),
             "model": cfg.model or "embedded", "warm_up": cfg.score in WARM_UP_RULES,

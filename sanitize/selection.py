@@ -31,8 +31,8 @@ class RecordScore:
     line_no: int
     tokens: int
     truncated: bool
-    loss_before: float | None  # None: no warm-up ran (--score random)
-    loss_after: float | None
+    loss_before: float | None  # None: no model ran (--score random)
+    loss_after: float | None  # None: no warm-up ran (--score random or base-loss)
     risk: float
     rank: int  # 1 = riskiest
     selected: bool

@@ -87,7 +87,7 @@ P, G = ParaphraseConfig, GateConfig
               help="SQLite cache of finished paraphrases [default: OUT.private-cache.sqlite; "
                    "required when OUT is -].")
 @click.option("--scores", "scores_path", default=None,
-              help="Reuse what `soft-sanitize score IN SCORES` wrote (its warm-up losses; "
+              help="Reuse what `soft-sanitize score IN SCORES` wrote (its losses; "
                    "--ratio, --score and dedup may differ; pass a loss --score to select by "
                    "them): no warm-up runs. Refused when IN or the warm-up settings differ.")
 @click.option("--shard", default=None, metavar="I/N",

@@ -21,8 +21,9 @@ def command(input_path, scores_out, fmt, skip_invalid, as_json, **options):
 
     Fine-tunes a proxy LM briefly on IN (the warm-up; --score base-loss reads only the base
     model's loss, so it skips the warm-up and leaves loss_after null), then writes one JSON
-    line per record to SCORES_OUT, in input order: id, line_no, tokens, truncated, loss_before, loss_after, risk,
-    rank (1 = riskiest), selected, group (duplicate group or null), trainable_tokens.
+    line per record to SCORES_OUT, in input order: id, line_no, tokens, truncated,
+    loss_before, loss_after, risk, rank (1 = riskiest), selected, group (duplicate group or
+    null), trainable_tokens.
 
     \b
     Example:
