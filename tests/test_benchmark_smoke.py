@@ -75,6 +75,26 @@ def test_committed_results_render_to_the_committed_markdown(tmp_path):
             == (REPO / "benchmarks" / "RESULTS.md").read_text())
 
 
+def test_plot_labels_of_close_settings_do_not_cover_each_other():
+    """Random draws land on nearly one point; each label must stay readable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmarks.privacy.report import _annotate
+
+    fig, ax = plt.subplots()
+    ax.set_xlim(21, 23)
+    ax.set_ylim(0.4, 1.0)
+    points = [(f"random-0.5+seed{i}", 21.75 + 0.01 * i, 0.74 + 0.005 * i) for i in range(5)]
+    placed = []
+    _annotate(ax, points, placed)
+    assert len(ax.texts) == len(points) == len(placed)
+    assert not any(a.overlaps(b) for i, a in enumerate(placed) for b in placed[i + 1:])
+    plt.close(fig)
+
+
 def test_benchmark_is_a_small_package_on_the_library():
     bench = _load_benchmark()
     from sanitize.auditing.report import TITLES

@@ -162,6 +162,28 @@ def _full_only(report: dict) -> list[str]:
     return [TITLES[a] for a in full if a not in CHEAP_ATTACKS]
 
 
+def _annotate(ax, points: list[tuple[str, float, float]], placed: list) -> None:
+    """Label each point to its right, at the first height (above, below, further above, ...)
+    where the label covers no label already placed (`placed`: their drawn extents, shared
+    across the figure), so settings with close perplexity and AUC stay readable. A label moved
+    off its default height gets a thin leader line to its point."""
+    from matplotlib.text import Text
+
+    renderer = ax.figure.canvas.get_renderer()
+    heights = (4, -10, 14, -20, 24, -30, 34, -40, 44, -50, 54, -60)
+    for label, x, y in points:
+        for dy in heights:
+            leader = dict(arrowstyle="-", lw=0.4, color="grey") if dy != heights[0] else None
+            text = ax.annotate(label, (x, y), fontsize=7, xytext=(4, dy),
+                               textcoords="offset points", arrowprops=leader)
+            text.update_positions(renderer)  # an annotation is laid out on draw
+            extent = Text.get_window_extent(text, renderer)  # the words, not the leader
+            if not any(extent.overlaps(other) for other in placed) or dy == heights[-1]:
+                placed.append(extent)
+                break
+            text.remove()
+
+
 def plot(report: dict, path: Path) -> None:
     import matplotlib
 
@@ -173,9 +195,11 @@ def plot(report: dict, path: Path) -> None:
         return
     markers = {"none": "o", "soft": "^", "random": "s", "dedup": "D"}
     fig, axes = plt.subplots(1, len(doms), figsize=(5 * len(doms), 4.2), squeeze=False)
+    labels = []  # placed once the layout is final: their placement reads positions on the page
     for ax, dom in zip(axes[0], doms):
         res = dom["settings"]
         ref = res.get("no-defense")
+        points = []
         for name, v in res.items():
             a = attacks_of(v)
             s = strongest(a)
@@ -184,8 +208,8 @@ def plot(report: dict, path: Path) -> None:
             label = ", ".join([name] + [k for k, w in res.items() if w.get("shared_with") == name])
             ax.scatter(v["perplexity"], a[s]["auc"], marker=markers.get(v["kind"], "x"), s=60,
                        label=label)
-            ax.annotate(label, (v["perplexity"], a[s]["auc"]), fontsize=7,
-                        xytext=(4, 4), textcoords="offset points")
+            points.append((label, v["perplexity"], a[s]["auc"]))
+        labels.append((ax, points))
         ax.axhspan(0.5 - TARGET_AUC_MARGIN, 0.5 + TARGET_AUC_MARGIN, color="green", alpha=0.1)
         if ref and ref.get("perplexity"):
             ax.axvline(ref["perplexity"] * (1 + TARGET_PPL_RISE), color="grey", ls="--", lw=1)
@@ -200,6 +224,10 @@ def plot(report: dict, path: Path) -> None:
     fig.suptitle("Privacy vs utility (green band: target AUC; dashed: +10% perplexity)",
                  fontsize=9)
     fig.tight_layout()
+    placed = []
+    for ax, points in labels:
+        _annotate(ax, points, placed)
+    fig.tight_layout()  # again, to make room for labels past the axes' edge
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
