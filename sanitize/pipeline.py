@@ -179,6 +179,7 @@ def _warn_drop_bound(cfg: SanitizeConfig, n_selected: int, data: Dataset, log: L
     --max-drop is refused at the end if enough of its rewrites fail, as most do with a small
     paraphraser (docs/paraphrase.md), so say it now rather than after the work."""
     total = len(data.records) + len(data.rejects)
+    # A shard is not held to --max-drop (output_verdict): the merge judges the whole.
     if cfg.gate.on_fail != "drop" or cfg.shard or not total:
         return
     worst = (n_selected + len(data.rejects)) / total

@@ -195,7 +195,9 @@ def plot(report: dict, path: Path) -> None:
         return
     markers = {"none": "o", "soft": "^", "random": "s", "dedup": "D"}
     fig, axes = plt.subplots(1, len(doms), figsize=(5 * len(doms), 4.2), squeeze=False)
-    labels = []  # placed once the layout is final: their placement reads positions on the page
+    # Labels are placed after the first layout, since their placement reads positions on the
+    # page; the second layout only makes room for labels past an edge.
+    labels = []
     for ax, dom in zip(axes[0], doms):
         res = dom["settings"]
         ref = res.get("no-defense")
