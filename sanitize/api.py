@@ -88,10 +88,13 @@ def audit(original: Records, protected: Records | Protection, nonmembers: Record
     from .auditing.run import audit_datasets
 
     cfg = config or AuditConfig(out_dir=MEMORY)
-    if isinstance(protected, Protection):
+    statuses = None
+    if isinstance(protected, Protection):  # its statuses tell rewritten from removed members
+        statuses = {r.record.id: r.status for r in protected.results}
         protected = protected.rows
     return audit_datasets(cfg, as_dataset(original, cfg.fmt, "<original>"),
                           as_dataset(protected, cfg.fmt, "<protected>"),
                           as_dataset(nonmembers, cfg.fmt, "<nonmembers>"),
                           None if validation is None
-                          else as_dataset(validation, cfg.fmt, "<validation>"), log)
+                          else as_dataset(validation, cfg.fmt, "<validation>"), log,
+                          statuses=statuses)

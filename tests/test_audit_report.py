@@ -10,7 +10,10 @@ import pytest
 
 from sanitize.auditing.config import AuditConfig
 from sanitize.auditing.metrics import evaluate
-from sanitize.auditing.report import SCHEMA, exposure, headline, write_reports
+from sanitize.auditing.groups import (IN_TRAINING, REMOVED, REWRITTEN, UNCHANGED,
+                                      group_metrics)
+from sanitize.auditing.report import (SCHEMA, exposure, headline, to_json, to_markdown,
+                                      write_reports)
 from sanitize.auditing.run import AuditResult, ModelResult
 from sanitize.cli import main
 
@@ -33,10 +36,49 @@ def result():
     ids = [f"m{i}" for i in range(n)] + [f"n{i}" for i in range(n)]
     labels = np.array([1] * n + [0] * n)
     models = [_model("original", 1.5, rng), _model("protected", 0.2, rng)]
+    groups = [REWRITTEN, REWRITTEN] + [UNCHANGED] * (n - 2)
     return AuditResult(AuditConfig(out_dir="x", original="a", protected="b", nonmembers="c"),
                        ids, labels, models, base_perplexity=14.0,
-                       perplexity_on="the non-members", data={"original": {"sha256": "ab"}},
-                       changed_ids={"m1", "m2"}, notes=["a note"])
+                       perplexity_on="the non-members",
+                       data={"original": {"sha256": "ab", "records": n},
+                             "protected": {"records": n}},
+                       member_groups=groups,
+                       by_group={m.label: group_metrics(m.scores, labels, groups, 50, 0)
+                                 for m in models}, notes=["a note"])
+
+
+def test_headline_shows_the_members_left_in_training_when_members_were_removed():
+    """Removing 3 of 4 members halves nothing for the members left: the whole-set AUC falls
+    because removed members score like non-members, and the headline says what is left."""
+    rng = np.random.default_rng(1)
+    n = 200
+    labels = np.array([1] * n + [0] * n)
+    groups = [UNCHANGED] * 50 + [REMOVED] * 150
+    trained = np.array([g == UNCHANGED for g in groups])
+    exposed = rng.normal(2.0, 1, n)
+    scores = {"original": {"loss": np.concatenate([exposed, rng.normal(0, 1, n)])},
+              "protected": {"loss": np.concatenate([np.where(trained, exposed,
+                                                             rng.normal(0, 1, n)),
+                                                    rng.normal(0, 1, n)])}}
+    models = [ModelResult(k, k, v, {"loss": evaluate(v["loss"], labels, n_boot=50)}, 10.0)
+              for k, v in scores.items()]
+    r = AuditResult(AuditConfig(out_dir="x", original="a", protected="b", nonmembers="c"),
+                    [f"m{i}" for i in range(n)] + [f"n{i}" for i in range(n)], labels, models,
+                    None, "the non-members", {"protected": {"records": 50}},
+                    member_groups=groups,
+                    by_group={m.label: group_metrics(m.scores, labels, groups, 50, 0)
+                              for m in models})
+    whole = models[1].metrics["loss"].auc.value
+    left = r.by_group["protected"][IN_TRAINING]["loss"]
+    assert left.n_members == 50 and left.auc.value > whole + 0.15
+    assert r.by_group["protected"][REMOVED]["loss"].auc.value < 0.6
+    line = headline(r)
+    assert "on the 50 members left in training: AUC " in line
+    assert line.endswith(f"-> {left.auc.value:.3f} (LOSS)")
+    md = to_markdown(r, to_json(r))
+    assert "## Members by what the protection did" in md
+    assert "| left in training (unchanged + rewritten) | 50 | LOSS |" in md
+    assert to_json(r)["by_protection"]["members"] == {UNCHANGED: 50, REMOVED: 150}
 
 
 def test_headline_compares_strongest_attacks_and_perplexity(result):
@@ -78,8 +120,11 @@ def test_reports_render_with_images_and_ids_only(result, tmp_path):
     assert report["headline"] in md and "| reference (base) |" in md and "n/a" in md
     rows = list(csv.DictReader(open(tmp_path / "member_scores.csv")))
     assert len(rows) == 120 and {r["id"][0] for r in rows} == {"m"}
-    assert set(rows[0]) >= {"rank", "id", "changed_by_protection", "protected_exposure",
-                            "original_loss", "protected_reference"}
+    assert set(rows[0]) >= {"rank", "id", "changed_by_protection", "protection",
+                            "protected_exposure", "original_loss", "protected_reference"}
+    assert {r["protection"] for r in rows if r["id"] in ("m0", "m1")} == {REWRITTEN}
+    assert data["changed_by_protection"] == 2 and data["by_protection"]["left_in_training"] is None
+    assert "| rewritten | 2 |" in md  # per-group table, though nothing was removed
     exp = [float(r["protected_exposure"]) for r in rows]
     assert exp == sorted(exp, reverse=True)  # most exposed first
     assert data["most_exposed_members"]["ids"] == [r["id"] for r in rows[:10]]
@@ -234,6 +279,13 @@ def test_holdout_fraction_splits_sanitizes_and_compares(tiny_folder, tmp_path, c
     assert report["counts"] == {"members": 8, "nonmembers": 8}
     assert report["changed_by_protection"] >= 1  # the echo rewrite changed selected members
     assert "--holdout-fraction" in report["notes"][0]
+    # The manifest beside protected.jsonl tells rewritten members from removed ones.
+    manifest = json.loads((out / "protected.jsonl.manifest.json").read_text())
+    counts = manifest["counts"]
+    groups = report["by_protection"]["members"]
+    assert groups.get("rewritten", 0) == counts["obfuscated"] + counts["partial"] >= 1
+    assert groups.get("removed", 0) == counts["dropped"] and "changed" not in groups
+    assert sum(groups.values()) == 8
 
 
 def test_holdout_sanitize_settings_from_the_main_commands_config_then_flags(tmp_path):

@@ -75,6 +75,24 @@ def test_committed_results_render_to_the_committed_markdown(tmp_path):
             == (REPO / "benchmarks" / "RESULTS.md").read_text())
 
 
+def test_members_left_in_training_get_their_own_row():
+    """A setting that removed members reports the attack on the members it left in training
+    beside its whole-set AUC; the full suite's figures where it ran, like the main table."""
+    from benchmarks.privacy.report import _left_in_training_rows
+
+    left = {"loss": {"auc": 0.58, "auc_ci95": [0.5, 0.66], "tpr_1pct": 0.02},
+            "reference": {"auc": 0.81, "auc_ci95": [0.74, 0.88], "tpr_1pct": 0.3}}
+    bp = {"members": {"unchanged": 40, "rewritten": 10, "removed": 150},
+          "groups": {"in training": left, "removed": left}}
+    res = {"no-defense": _setting("none", 0.9, 20.0),
+           "random-0.8": _setting("random", 0.62, 22.0, by_protection=bp)}
+    assert _left_in_training_rows(res) == [
+        "| random-0.8 | 150 | 50 | reference | 0.810 [0.74, 0.88] | 0.300 | 0.620 |"]
+    res["random-0.8"]["full"] = {"attacks": {"spv": {"auc": 0.63}}, "by_protection": bp}
+    assert _left_in_training_rows(res)[0].startswith("| random-0.8* | 150 | 50 |")
+    assert _left_in_training_rows(res)[0].endswith("| 0.630 |")
+
+
 def test_plot_labels_of_close_settings_do_not_cover_each_other():
     """Random draws land on nearly one point; each label must stay readable."""
     import matplotlib
@@ -230,6 +248,10 @@ def test_quick_benchmark_writes_finite_results(shared_data, tmp_path, monkeypatc
             assert m["tpr_1pct"] is None and "not measurable" in m["tpr_1pct_note"]
         # Every member is accounted for: trained on (as is or paraphrased) or dropped.
         assert res["train_records"] + res["dropped"] == res["members"] == 8, name
+        groups = res["member_groups"]
+        assert len(groups) == 8 and groups.count("removed") == res["dropped"], name
+        # Where members were removed, the attacks on those left in training are recorded.
+        assert (res["by_protection"] is None) == (res["dropped"] == 0), name
         assert res["paraphrased"] + res["dropped"] <= res["selected"] or name == "dedup-only"
     soft = dom["settings"]["soft-0.5"]
     assert soft["selected"] == 4 and soft["paraphrased"] + soft["dropped"] == 4

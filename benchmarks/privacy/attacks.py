@@ -24,8 +24,25 @@ TITLES = attack_titles()
 
 def metrics_json(res) -> dict:
     """ModelResult -> {attack: {auc, auc_ci95, tpr_1pct, tpr_1pct_ci95, tpr_10pct, note}}."""
+    return _attacks_json(res.metrics)
+
+
+def groups_json(res, labels, groups: list[str], cfg) -> dict | None:
+    """The attacks on each group of members (auditing.groups) against all non-members, as
+    {"members": {group: n}, "groups": {group: metrics_json}}; None when no member was removed
+    (then the whole set is what is in training)."""
+    from sanitize.auditing.groups import REMOVED, group_metrics
+
+    if REMOVED not in groups:
+        return None
+    by_group = group_metrics(res.scores, labels, groups, cfg.bootstrap, cfg.seed)
+    return {"members": {g: groups.count(g) for g in dict.fromkeys(groups)},
+            "groups": {g: _attacks_json(m) for g, m in by_group.items()}}
+
+
+def _attacks_json(metrics: dict) -> dict:
     out = {}
-    for name, m in res.metrics.items():
+    for name, m in metrics.items():
         t1, t10 = m.tpr.get(0.01), m.tpr.get(0.1)
         out[name] = {"auc": m.auc.value, "auc_ci95": [m.auc.ci_low, m.auc.ci_high],
                      "tpr_1pct": t1.value if t1 else None,
@@ -86,6 +103,11 @@ class DomainAttacks:
             self.base_perplexity = self._cheap.base_perplexity()
             self.base_seconds = round(time.time() - t, 1)
         return self._cheap
+
+    def groups_json(self, res, groups: list[str], full: bool) -> dict | None:
+        """`groups_json` of one attacked target, with this suite's bootstrap settings."""
+        cfg = self.full_cfg if full else self.cheap_cfg
+        return groups_json(res, self.textset.labels, groups, cfg)
 
     def full(self):
         if self._full is None:

@@ -127,6 +127,15 @@ def to_markdown(report: dict) -> str:
             a = attacks_of(v)
             cells = [f"{_fmt(a[n]['auc'])} / {_tpr(a[n])}" if n in a else "-" for n in names]
             L.append(f"| {name} | " + " | ".join(cells) + " |")
+        left = _left_in_training_rows(res)
+        if left:
+            L += ["", "Settings that removed members, attacked on the members left in training "
+                  "(unchanged or rewritten) against all non-members: a removed member was "
+                  "never trained on and scores like a non-member, so removing records lowers "
+                  "the whole-set AUC above without protecting the members left.", "",
+                  "| setting | removed | left in training | strongest attack on them | "
+                  "AUC [95% CI] | TPR@1%FPR | whole-set AUC |",
+                  "|---|---|---|---|---|---|---|", *left]
         elsewhere = {k: v["full"]["measured_by"]["hardware"] for k, v in res.items()
                      if v.get("full", {}).get("measured_by")
                      and v["full"]["measured_by"]["hardware"]
@@ -154,6 +163,26 @@ def to_markdown(report: dict) -> str:
     if report.get("plot"):
         L += ["", f"![strongest-attack AUC vs validation perplexity]({report['plot']})"]
     return "\n".join(L) + "\n"
+
+
+def _left_in_training_rows(res: dict) -> list[str]:
+    """Table rows for the settings whose results carry per-group attacks (full suite where it
+    ran, like the main table)."""
+    from sanitize.auditing.groups import IN_TRAINING, REMOVED, REWRITTEN, UNCHANGED
+
+    rows = []
+    for name, v in res.items():
+        bp = (v.get("full") or {}).get("by_protection") or v.get("by_protection")
+        if not bp or IN_TRAINING not in bp["groups"]:
+            continue
+        a = bp["groups"][IN_TRAINING]
+        s, whole, n = strongest(a), attacks_of(v), bp["members"]
+        star = "*" if (v.get("full") or {}).get("by_protection") else ""
+        rows.append(f"| {name}{star} | {n.get(REMOVED, 0)} | "
+                    f"{n.get(UNCHANGED, 0) + n.get(REWRITTEN, 0)} | {TITLES.get(s, s)} | "
+                    f"{_fmt(a[s]['auc'])}{_ci(a[s])} | {_tpr(a[s])} | "
+                    f"{_fmt(whole[strongest(whole)]['auc'])} |")
+    return rows
 
 
 def _full_only(report: dict) -> list[str]:

@@ -247,12 +247,13 @@ class DomainRun:
         res = {"config_hash": key, "source": self.ctx.src_hash, "setting": s.name,
                "kind": s.kind, "ratio": s.ratio,
                "members": len(self.split.members.records), "train_records": len(made.records),
-               "train_sha256": train_sha, **made.counts}
+               "train_sha256": train_sha, **made.counts, "member_groups": made.groups}
         twin = next((v for v in results.values() if v.get("train_sha256") == train_sha), None)
         if twin is not None:
             log(f"{self.domain}/{s.name}: training set identical to {twin['setting']}; "
                 "reusing its measurements")
-            res.update({k: twin[k] for k in ("attacks", "strongest", "perplexity")})
+            res.update({k: twin[k] for k in ("attacks", "strongest", "perplexity",
+                                             "by_protection") if k in twin})
             res["shared_with"] = twin["setting"]
             times.update({"train": 0.0, "audit": 0.0})
         else:
@@ -267,6 +268,7 @@ class DomainRun:
             res["attacks"] = metrics_json(mr)
             res["strongest"] = strongest(res["attacks"])
             res["perplexity"] = mr.perplexity
+            res["by_protection"] = self.attacks.groups_json(mr, made.groups, full=False)
             if self.may_get_full_suite(s):
                 self.models[s.name] = target  # kept for the full suite below
             else:
@@ -303,6 +305,9 @@ class DomainRun:
         attacks = metrics_json(mr)
         res["full"] = {"config_hash": self.full_key(res), "attacks": attacks,
                        "strongest": strongest(attacks), "seconds": round(time.time() - t, 1),
+                       "by_protection": (self.attacks.groups_json(mr, res["member_groups"],
+                                                                  full=True)
+                                         if "member_groups" in res else None),
                        # It may run on another machine than the cheap attacks (a GPU box).
                        "measured_by": {"command": self.ctx.command,
                                        "hardware": hardware_text(hardware())}}

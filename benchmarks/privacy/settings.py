@@ -80,6 +80,7 @@ def _parse_base(base: str, name: str) -> Setting:
 class TrainingSet:
     records: list  # sanitize Records, in member order
     counts: dict  # merged into the setting's result as is
+    groups: list[str]  # per member: unchanged / rewritten / removed (auditing.groups)
     times: dict = field(default_factory=dict)
 
     def lines(self) -> list[str]:
@@ -88,20 +89,26 @@ class TrainingSet:
 
 def original_set(members) -> TrainingSet:
     """no-defense: the members as they are."""
-    return TrainingSet(list(members.records), {"selected": 0, "paraphrased": 0, "dropped": 0})
+    from sanitize.auditing.groups import UNCHANGED
+
+    return TrainingSet(list(members.records), {"selected": 0, "paraphrased": 0, "dropped": 0},
+                       [UNCHANGED] * len(members.records))
 
 
 def dedup_set(members, groups: list[str | None]) -> TrainingSet:
     """dedup-only: each duplicate group keeps its first record; nothing is paraphrased."""
-    keep, seen = [], set()
+    from sanitize.auditing.groups import REMOVED, UNCHANGED
+
+    keep, kept, seen = [], [], set()
     for r, g in zip(members.records, groups):
-        if g is not None and g in seen:
-            continue
+        first = g is None or g not in seen
         seen.add(g)
-        keep.append(r)
+        kept.append(UNCHANGED if first else REMOVED)
+        if first:
+            keep.append(r)
     n = len(members.records)
     return TrainingSet(keep, {"selected": 0, "paraphrased": 0, "dropped": n - len(keep),
-                              "duplicate_groups": count_groups(groups)})
+                              "duplicate_groups": count_groups(groups)}, kept)
 
 
 def count_groups(groups) -> int:
@@ -190,8 +197,10 @@ def protected_set(setting: Setting, members, risks: list, seed: str, config, *, 
               "scorer": SCORER if setting.kind == "soft" else None,
               "score": cfg.score.score if setting.kind == "soft" else None,
               "on_fail": cfg.gate.on_fail}
+    from sanitize.auditing.groups import STATUS_GROUP
+
     out = [r.output for r in prot.results if r.output is not None]
-    return TrainingSet(out, counts, times)
+    return TrainingSet(out, counts, [STATUS_GROUP[r.status] for r in prot.results], times)
 
 
 def gate_failures(rewrites) -> dict[str, int]:

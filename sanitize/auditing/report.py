@@ -17,6 +17,7 @@ import numpy as np
 
 from ..versions import package_versions
 from ..datafile import Outputs, dump_json
+from . import groups as grp
 from .metrics import FPR_BOUNDS, epsilon_lower_bound, leakage, roc_curve
 from .run import AuditResult, ModelResult
 
@@ -53,13 +54,79 @@ def headline(r: AuditResult) -> str:
         return (f"Strongest attack, original -> protected: AUC {_auc(a, sa)} "
                 f"({TITLES[sa]}) -> {_auc(b, sb)} ({TITLES[sb]}); TPR@1%FPR "
                 f"{_tpr1(a, sa)} -> {_tpr1(b, sb)}; perplexity "
-                f"{_ppl_change(a.perplexity, b.perplexity)}{base}")
+                f"{_ppl_change(a.perplexity, b.perplexity)}{base}{_left_text(r)}")
     (m,) = r.models
     s = m.strongest()
     if s is None:
         return "no attack ran"
     return (f"Strongest attack: AUC {_auc(m, s, ci=True)} ({TITLES[s]}); TPR@1%FPR "
             f"{_tpr1(m, s)}; perplexity {m.perplexity:.2f}{base}")
+
+
+def _left_in_training(r: AuditResult) -> str | None:
+    """The member group that removing records cannot flatter (groups.left_in_training)."""
+    if r.member_groups is None:
+        return None
+    return grp.left_in_training(r.member_groups, r.data["protected"]["records"])
+
+
+def _left_text(r: AuditResult) -> str:
+    """The headline's tail when members were removed: the strongest attack on the members
+    left in training, before -> after. Removed members look like non-members, which lowers
+    the whole-set AUC even if every member left in training stays as exposed as before."""
+    g = _left_in_training(r)
+    if g is None:
+        return ""
+    before, after = (r.by_group[m.label][g] for m in r.models)
+    a = grp.strongest(after)
+    n = after[a].n_members
+    what = "left in training" if g == grp.IN_TRAINING else "kept verbatim"
+    return (f"; on the {n} members {what}: AUC {before[a].auc.value:.3f} -> "
+            f"{after[a].auc.value:.3f} ({TITLES[a]})")
+
+
+GROUP_TITLES = {grp.UNCHANGED: "unchanged", grp.REWRITTEN: "rewritten",
+                grp.REMOVED: "removed (never trained on)",
+                grp.CHANGED: "changed (rewritten or removed)",
+                grp.IN_TRAINING: "left in training (unchanged + rewritten)"}
+GROUP_HEADER = ["members", "count", "attack", "AUC, original", "AUC, protected [95% CI]",
+                "TPR@1%FPR, protected"]
+
+
+def _group_rows(r: AuditResult) -> list[list[str]]:
+    """Per member group: the attack strongest on the protected model for that group, its AUC
+    on the original model and on the protected one (each group against all non-members)."""
+    if not r.by_group or len(r.models) != 2:
+        return []
+    before, after = (r.by_group[m.label] for m in r.models)
+    rows = []
+    for g, by_attack in after.items():
+        a = grp.strongest(by_attack)
+        if a is None:
+            continue
+        t1 = by_attack[a].tpr.get(0.01)
+        rows.append([GROUP_TITLES[g], str(by_attack[a].n_members), TITLES[a],
+                     f"{before[g][a].auc.value:.3f}", by_attack[a].auc.fmt(),
+                     t1.fmt() if t1 else "n/a"])
+    return rows
+
+
+GROUPS_MEANING = ("Each group of members is attacked against all non-members. A removed "
+                  "member was never trained on, so it scores like a non-member: removing "
+                  "records lowers the whole-set AUC, not the exposure of the members left in "
+                  "training.")
+
+
+def _groups_json(r: AuditResult) -> dict | None:
+    if r.member_groups is None:
+        return None
+    counts = {g: r.member_groups.count(g) for g in GROUP_TITLES if g in r.member_groups}
+    return {"members": counts, "left_in_training": _left_in_training(r),
+            "models": {label: {g: {"strongest_attack": grp.strongest(by_attack),
+                                   "attacks": {a: met.to_json()
+                                               for a, met in by_attack.items()}}
+                               for g, by_attack in groups.items()}
+                       for label, groups in r.by_group.items()}}
 
 
 def _auc(m: ModelResult, attack: str, ci: bool = False) -> str:
@@ -107,6 +174,7 @@ def to_json(r: AuditResult) -> dict:
         "epsilon_meaning": EPSILON_MEANING,
         "most_exposed_members": {"model": last.label, "attack": last.strongest(), "ids": top},
         "changed_by_protection": (len(r.changed_ids) if r.changed_ids is not None else None),
+        "by_protection": _groups_json(r),
         "notes": r.notes,
         "seconds": r.seconds,
     }
@@ -180,6 +248,10 @@ def to_markdown(r: AuditResult, report: dict) -> str:
                   f"{TITLES.get(m.strongest(), '-')}; {_epsilon_text(m, report)}", "",
                   "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in _rows(m)]
+    if _group_rows(r):
+        lines += ["", "## Members by what the protection did", "", GROUPS_MEANING, "",
+                  "| " + " | ".join(GROUP_HEADER) + " |", "|" + "---|" * len(GROUP_HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in _group_rows(r)]
     ex = report["most_exposed_members"]
     lines += ["", f"## Most exposed members ({ex['model']} model, {TITLES.get(ex['attack'], '-')})",
               "", "Ids only; full per-record scores in member_scores.csv.", ""]
@@ -248,6 +320,13 @@ def to_html(r: AuditResult, report: dict) -> str:
         if m.scores:
             parts.append(f"<img alt='ROC curves of {esc(m.label)}' style='max-width:100%' "
                          f"src='data:image/png;base64,{roc_png(m, r.labels)}'>")
+    if _group_rows(r):
+        parts.append("<h2>Members by what the protection did</h2>"
+                     f"<p>{esc(GROUPS_MEANING)}</p><table><tr>"
+                     + "".join(f"<th>{esc(h)}</th>" for h in GROUP_HEADER) + "</tr>")
+        for row in _group_rows(r):
+            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+        parts.append("</table>")
     ex = report["most_exposed_members"]
     parts.append(f"<h2>Most exposed members ({esc(ex['model'])} model)</h2><ol>"
                  + "".join(f"<li><code>{esc(i)}</code></li>" for i in ex["ids"]) + "</ol>")
@@ -271,12 +350,13 @@ def write_member_csv(r: AuditResult, fh) -> None:
     last = f"{r.models[-1].label}_exposure"
     order = np.argsort(-cols[last], kind="stable") if last in cols else np.arange(len(ids))
     w = csv.writer(fh)
-    head = ["rank", "id"] + (["changed_by_protection"] if r.changed_ids is not None else [])
+    grouped = r.member_groups is not None
+    head = ["rank", "id"] + (["changed_by_protection", "protection"] if grouped else [])
     w.writerow(head + list(cols))
     for rank, i in enumerate(order, start=1):
         row = [rank, ids[i]]
-        if r.changed_ids is not None:
-            row.append(int(ids[i] in r.changed_ids))
+        if grouped:
+            row += [int(r.member_groups[i] != grp.UNCHANGED), r.member_groups[i]]
         w.writerow(row + [f"{cols[c][i]:.6g}" for c in cols])
 
 
@@ -311,6 +391,14 @@ def print_table(r: AuditResult, console) -> None:
         for h in HEADER:
             t.add_column(h)
         for row in _rows(m):
+            t.add_row(*row)
+        console.print(t)
+    if _group_rows(r):
+        t = Table(title="Members by what the protection did (each group against all "
+                        "non-members)")
+        for h in GROUP_HEADER:
+            t.add_column(h)
+        for row in _group_rows(r):
             t.add_row(*row)
         console.print(t)
     console.print(f"[bold]{headline(r)}[/bold]")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..encoding import Encoded, encode_records
-from ..datafile import Dataset, read_dataset, write_jsonl_lines
+from ..datafile import Dataset, read_dataset, sidecar, write_jsonl_lines
 from ..errors import InputError
 from ..models import load_lm, pick_device
 from ..paths import check_outputs, private_mode
@@ -29,6 +29,7 @@ from ..train import fine_tune
 from .attacker import Attacker, ModelResult
 from .config import AuditConfig
 from .features import TextSet, build_textset
+from .groups import UNCHANGED, group_metrics, member_groups
 from .metrics import sample_too_small
 
 @dataclass
@@ -40,7 +41,10 @@ class AuditResult:
     base_perplexity: float | None
     perplexity_on: str  # where perplexity was measured, in words
     data: dict  # role -> {path, sha256, records}
-    changed_ids: set[str] | None = None  # dataset mode: members the protected file changed
+    # Dataset mode: per member (in `ids` order), what the protection did to it (groups.py),
+    # and each target's attacks on each group of members against all non-members.
+    member_groups: list[str] | None = None
+    by_group: dict[str, dict] = field(default_factory=dict)  # model label -> group -> attack
     model_info: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -55,6 +59,13 @@ class AuditResult:
             return []
         return [name for name, met in self.control.metrics.items()
                 if met.auc.ci_low is not None and not met.auc.ci_low <= 0.5 <= met.auc.ci_high]
+
+    @property
+    def changed_ids(self) -> set[str] | None:
+        """Dataset mode: the members the protected file does not hold verbatim."""
+        if self.member_groups is None:
+            return None
+        return {i for i, g in zip(self.ids, self.member_groups) if g != UNCHANGED}
 
     @property
     def too_small(self) -> str | None:
@@ -97,18 +108,38 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
     if not (cfg.original and cfg.protected and cfg.nonmembers):
         raise InputError("dataset mode needs --original, --protected and --nonmembers "
                          "(or --holdout-fraction instead of --nonmembers)")
+    original = read_dataset(cfg.original, cfg.fmt)
     return audit_datasets(
-        cfg, read_dataset(cfg.original, cfg.fmt), read_dataset(cfg.protected, cfg.fmt),
+        cfg, original, read_dataset(cfg.protected, cfg.fmt),
         read_dataset(cfg.nonmembers, cfg.fmt),
-        read_dataset(cfg.validation, cfg.fmt) if cfg.validation else None, log)
+        read_dataset(cfg.validation, cfg.fmt) if cfg.validation else None, log,
+        statuses=manifest_statuses(cfg.protected, original))
+
+
+def manifest_statuses(protected_path: str, original: Dataset) -> dict[str, str] | None:
+    """Each record's status from the sanitize manifest beside the protected file, when that
+    manifest was made from the original file (same sha256); None otherwise. It tells rewritten
+    members from removed ones, which the two files alone cannot."""
+    path = sidecar(protected_path, ".manifest.json")
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+        if manifest["input"]["sha256"] != original.sha256:
+            return None
+        return {e["id"]: e["status"] for e in manifest["records"]}
+    except (OSError, ValueError, KeyError, TypeError):  # not a manifest this version wrote
+        return None
 
 
 def audit_datasets(cfg: AuditConfig, original: Dataset, protected: Dataset,
                    nonmembers: Dataset, validation: Dataset | None = None,
-                   log: Log = no_log) -> AuditResult:
+                   log: Log = no_log, statuses: dict[str, str] | None = None) -> AuditResult:
     """Dataset mode on datasets already read (files or records in memory): fine-tune a copy
     of the base model on `original` and one on `protected`, and attack both with `original`'s
-    records as members and `nonmembers` as non-members. The paths in `cfg` are not read."""
+    records as members and `nonmembers` as non-members. The paths in `cfg` are not read.
+    `statuses`: the protection's status per original record id (manifest), to tell rewritten
+    members from removed ones in the per-group figures."""
     t0 = time.time()
     data = {role: _described(ds) for role, ds in
             (("original", original), ("protected", protected), ("nonmembers", nonmembers),
@@ -120,9 +151,7 @@ def audit_datasets(cfg: AuditConfig, original: Dataset, protected: Dataset,
     tok = base.tokenizer
     ts = build_textset(original, nonmembers, tok, cfg.train.max_length)
     ppl_enc, ppl_on = _ppl_data(cfg, validation, ts.encoded[len(original.records):], tok)
-    prot_by_id = {r.id: r for r in protected.records}
-    changed = {r.id for r in original.records
-               if r.id not in prot_by_id or prot_by_id[r.id].raw != r.raw}
+    groups, groups_note = member_groups(original, protected, statuses)
     attacker = Attacker(cfg, ts, tok, base.model, "base", ppl_enc, log,
                         spv_heldout=ppl_enc if validation is not None else None)
     notes = _spv_note(cfg, validation) + _truncation_note("original member",
@@ -130,6 +159,7 @@ def audit_datasets(cfg: AuditConfig, original: Dataset, protected: Dataset,
                                               cfg.train.max_length)
     notes += _truncation_note("non-member", ts.encoded[len(original.records):],
                               cfg.train.max_length)
+    notes += [groups_note] if groups_note else []
     results = []
     for label, ds, desc in [("original", original, "fine-tuned on the original data"),
                             ("protected", protected, "fine-tuned on the protected data")]:
@@ -146,8 +176,10 @@ def audit_datasets(cfg: AuditConfig, original: Dataset, protected: Dataset,
         del target
         gc.collect()
     control = distribution_control(cfg, ts, tok, base.model, ppl_enc, attacker.cache, log)
+    by_group = {m.label: group_metrics(m.scores, ts.labels, groups, cfg.bootstrap, cfg.seed)
+                for m in results}
     result = AuditResult(cfg, ts.ids, ts.labels, results, attacker.base_perplexity(), ppl_on,
-                         data, changed_ids=changed,
+                         data, member_groups=groups, by_group=by_group,
                          model_info={"base": base.name, "source": base.source}, notes=notes,
                          seconds=round(time.time() - t0, 1), control=control)
     if result.shifted:
