@@ -47,9 +47,8 @@ def result():
                                  for m in models}, notes=["a note"])
 
 
-def test_headline_shows_the_members_left_in_training_when_members_were_removed():
-    """Removing 3 of 4 members halves nothing for the members left: the whole-set AUC falls
-    because removed members score like non-members, and the headline says what is left."""
+def _removed_result() -> AuditResult:
+    """3 of 4 members removed; the 50 left stay as exposed as on the original model."""
     rng = np.random.default_rng(1)
     n = 200
     labels = np.array([1] * n + [0] * n)
@@ -68,7 +67,14 @@ def test_headline_shows_the_members_left_in_training_when_members_were_removed()
                     member_groups=groups,
                     by_group={m.label: group_metrics(m.scores, labels, groups, 50, 0)
                               for m in models})
-    whole = models[1].metrics["loss"].auc.value
+    return r
+
+
+def test_headline_shows_the_members_left_in_training_when_members_were_removed():
+    """The whole-set AUC falls because removed members score like non-members; the headline
+    says how exposed the members left in training are."""
+    r = _removed_result()
+    whole = r.models[1].metrics["loss"].auc.value
     left = r.by_group["protected"][IN_TRAINING]["loss"]
     assert left.n_members == 50 and left.auc.value > whole + 0.15
     assert r.by_group["protected"][REMOVED]["loss"].auc.value < 0.6
@@ -210,6 +216,24 @@ def test_dataset_mode_cli_end_to_end(tiny_folder, files, capsys):
         assert (files["out"] / name).stat().st_size > 0
     assert "Strongest attack" in err and "perplexity measured on" in err
     _no_text_in_outputs(files["out"], err)
+
+
+def test_fail_above_auc_judges_the_members_left_in_training_too(files, capsys, monkeypatch):
+    """Removing members cannot pass the gate: the whole set is under the bar, the members
+    left in training are not."""
+    import sanitize.auditing.run as audit_run
+
+    r = _removed_result()
+    whole = r.models[1].metrics["loss"].auc.value
+    left = r.by_group["protected"][IN_TRAINING]["loss"].auc.value
+    bar = round((whole + left) / 2, 3)
+    monkeypatch.setattr(audit_run, "run", lambda cfg, log: r)
+    args = ["audit", "--original", files["original"], "--protected", files["protected"],
+            "--nonmembers", files["nonmembers"], "--out-dir", str(files["out"])]
+    code, _, err = _run(args + ["--fail-above-auc", str(bar)], capsys)
+    assert code == 1 and "FAIL" in err and "50 members left in training" in err
+    code, _, err = _run(args + ["--fail-above-auc", str(round(left + 0.01, 3))], capsys)
+    assert code == 0, err
 
 
 def test_fail_above_auc_exits_1_after_writing_reports(tiny_folder, files, capsys):

@@ -59,6 +59,15 @@ def test_target_verdict_and_best_soft_follow_the_numbers():
     assert verdict["closest"] == "soft-0.5"
     assert verdict["auc_excess"] == pytest.approx(0.35)
     assert "0.900 with the full suite" in verdict["text"]
+    # Removing members cannot buy a hit: the members left in training are judged too.
+    left = {"in training": {"reference": {"auc": 0.9}}}
+    res["soft-0.5"] = _setting("soft", 0.52, 20.5, by_protection={"groups": left})
+    verdict = bench.target_verdict({"settings": res})
+    assert verdict["reached"] is False and verdict["closest"] == "soft-0.5"
+    assert "on the members it left in training 0.900" in verdict["text"]
+    left["in training"]["reference"]["auc"] = 0.53
+    assert bench.target_verdict({"settings": res})["settings"] == ["soft-0.5"]
+    del res["soft-0.5"]
     # A hit judged on the cheap attacks alone says so.
     res["soft-0.3"] = _setting("soft", 0.52, 20.5)
     verdict = bench.target_verdict({"settings": res})

@@ -173,7 +173,7 @@ def _left_in_training_rows(res: dict) -> list[str]:
     rows = []
     for name, v in res.items():
         bp = (v.get("full") or {}).get("by_protection") or v.get("by_protection")
-        if not bp or IN_TRAINING not in bp["groups"]:
+        if not bp or IN_TRAINING not in bp["groups"]:  # verdict.left_in_training_auc's rule
             continue
         a = bp["groups"][IN_TRAINING]
         s, whole, n = strongest(a), attacks_of(v), bp["members"]

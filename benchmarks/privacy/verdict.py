@@ -87,6 +87,9 @@ def target_verdict(dom: dict) -> dict:
         text = (f"not reached; no defended setting stays within +{TARGET_PPL_RISE * 100:.0f}% "
                 f"perplexity; smallest rise: {k} ({dp * 100:+.1f}%, strongest AUC {auc:.3f} "
                 f"{what})")
+    left = left_in_training_auc(res[k])
+    if left is not None:
+        text += f"; strongest AUC on the members it left in training {left:.3f}"
     private = [r[2] for r in rows if meets_band(res[r[2]])]
     if private:
         text += f"; AUC band reached only at a higher perplexity cost by {', '.join(private)}"
@@ -100,9 +103,20 @@ def _excess(auc: float) -> float:
 
 
 def meets_band(res: dict) -> bool:
-    """The strongest of every attack measured on the setting is within the band."""
-    auc = _strongest_auc(res)
-    return auc is not None and _excess(auc) == 0.0
+    """The strongest of every attack measured on the setting is within the band, on all
+    members and, where members were removed and that was measured, on those left in
+    training: removing records lowers the whole-set AUC without protecting the rest."""
+    auc, left = _strongest_auc(res), left_in_training_auc(res)
+    return (auc is not None and _excess(auc) == 0.0
+            and (left is None or _excess(left) == 0.0))
+
+
+def left_in_training_auc(res: dict) -> float | None:
+    """The strongest attack's AUC on the members left in training (full suite where it ran);
+    None where no member was removed or the result predates per-group attacks."""
+    bp = (res.get("full") or {}).get("by_protection") or res.get("by_protection")
+    a = (bp or {}).get("groups", {}).get("in training")
+    return None if not a else a[strongest(a)]["auc"]
 
 
 def _strongest_auc(res: dict) -> float | None:

@@ -70,19 +70,28 @@ def _left_in_training(r: AuditResult) -> str | None:
     return grp.left_in_training(r.member_groups, r.data["protected"]["records"])
 
 
-def _left_text(r: AuditResult) -> str:
-    """The headline's tail when members were removed: the strongest attack on the members
-    left in training, before -> after. Removed members look like non-members, which lowers
-    the whole-set AUC even if every member left in training stays as exposed as before."""
+def left_in_training(r: AuditResult) -> tuple | None:
+    """(members in words, attack, metrics on the original model, metrics on the protected one)
+    of the strongest attack on the members left in training, when members were removed; None
+    otherwise. Removed members look like non-members, which lowers the whole-set AUC even if
+    every member left in training stays as exposed as before, so the headline and
+    --fail-above-auc also judge this group."""
     g = _left_in_training(r)
-    if g is None:
-        return ""
+    if g is None or len(r.models) != 2:
+        return None
     before, after = (r.by_group[m.label][g] for m in r.models)
     a = grp.strongest(after)
-    n = after[a].n_members
     what = "left in training" if g == grp.IN_TRAINING else "kept verbatim"
-    return (f"; on the {n} members {what}: AUC {before[a].auc.value:.3f} -> "
-            f"{after[a].auc.value:.3f} ({TITLES[a]})")
+    return f"{after[a].n_members} members {what}", a, before[a], after[a]
+
+
+def _left_text(r: AuditResult) -> str:
+    """The headline's tail when members were removed: that attack, before -> after."""
+    left = left_in_training(r)
+    if left is None:
+        return ""
+    what, a, before, after = left
+    return f"; on the {what}: AUC {before.auc.value:.3f} -> {after.auc.value:.3f} ({TITLES[a]})"
 
 
 GROUP_TITLES = {grp.UNCHANGED: "unchanged", grp.REWRITTEN: "rewritten",

@@ -49,7 +49,9 @@ _FILE = click.Path(dir_okay=False)
               help=f"Comma-separated subset [default: all: {','.join(ATTACK_NAMES)}].")
 @click.option("--fail-above-auc", type=float, default=None,
               help="Exit 1 when the strongest attack's 0.5 + |AUC - 0.5| on the protected "
-                   "(model mode: the given) model exceeds this (an AUC below 0.5 leaks too).")
+                   "(model mode: the given) model exceeds this (an AUC below 0.5 leaks too), "
+                   "on all members or, where members were removed, on those left in training "
+                   "(when at least 10 are).")
 @click.option("--allow-overlap", is_flag=True,
               help="Audit even when non-members repeat members (up to case/spacing, or as "
                    "near-duplicates); by default that stops the audit (exit 2).")
@@ -104,7 +106,7 @@ def command(ctx: click.Context, **kw) -> None:
     from dataclasses import replace
 
     from ..auditing.config import AttackConfig, AuditConfig
-    from ..auditing.report import print_table, write_reports
+    from ..auditing.report import left_in_training, print_table, write_reports
     from ..auditing.run import run
 
     train = train_config_from(kw)
@@ -168,6 +170,15 @@ def command(ctx: click.Context, **kw) -> None:
                           f"({strongest}) has AUC {auc:.3f}, leakage {leakage(auc):.3f} > "
                           f"{cfg.fail_above_auc}")
             ctx.exit(1)
+        # Removing members lowers the whole-set AUC without protecting the members left.
+        left = left_in_training(result)
+        if left is not None and not left[3].auc.note:  # a group too small to measure: no call
+            what, attack, _, met = left
+            if leakage(met.auc.value) > cfg.fail_above_auc:
+                console.print(f"[red]FAIL[/red]: strongest attack on the {what} ({attack}) "
+                              f"has AUC {met.auc.value:.3f}, leakage "
+                              f"{leakage(met.auc.value):.3f} > {cfg.fail_above_auc}")
+                ctx.exit(1)
 
 
 def holdout_sanitize_config(kw: dict, train: TrainConfig, base_model: str | None
