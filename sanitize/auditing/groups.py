@@ -34,8 +34,8 @@ def verbatim(original: list, protected: list) -> list[bool]:
     return found
 
 
-def member_groups(original, protected, statuses: dict[str, str] | None = None,
-                  source: str = "the per-record statuses") -> tuple[list[str], str | None]:
+def member_groups(original, protected, statuses: dict[str, str] | None = None
+                  ) -> tuple[list[str], str | None]:
     """One group per member (original order) and a note when `statuses` (the protection's
     status per record id: its manifest, or a Protection in memory) were given but do not
     describe these two datasets; then members are grouped by content: unchanged or changed."""
@@ -47,9 +47,9 @@ def member_groups(original, protected, statuses: dict[str, str] | None = None,
         if (all(g is not None and (g == UNCHANGED) == v for g, v in zip(groups, same))
                 and trained == len(protected.records)):
             return groups, None
-        note = (f"{source} do not match the original and protected data (another input or "
-                "an edited output), so members are grouped by content only: unchanged or "
-                "changed (rewritten or removed)")
+        note = ("the protection's per-record statuses (its manifest) do not match the "
+                "original and protected data (another input or an edited output), so members "
+                "are grouped by content only: unchanged or changed (rewritten or removed)")
     return [UNCHANGED if v else CHANGED for v in same], note
 
 
