@@ -83,7 +83,10 @@ def audit(original: Records, protected: Records | Protection, nonmembers: Record
     """Fine-tune on `original` and on `protected`, and run the membership-inference suite
     with `original`'s records as members and `nonmembers` as non-members (same source, never
     trained on). Returns auditing.run.AuditResult; `.models[i].metrics[attack].auc` are the
-    AUCs. `config`: an auditing.config.AuditConfig (its file paths are not read)."""
+    AUCs, `.by_group[label][group][attack]` the same per group of members (unchanged,
+    rewritten, removed, in training; a Protection tells rewritten from removed, plain records
+    only unchanged from changed). `config`: an auditing.config.AuditConfig (its file paths
+    are not read)."""
     from .auditing.config import AuditConfig
     from .auditing.run import audit_datasets
 

@@ -157,6 +157,12 @@ def test_audit_in_memory_takes_a_protection(tmp_path, tiny, embedder):
         assert set(m.metrics) == {"loss", "zlib"} and 0 <= m.metrics["loss"].auc.value <= 1
     assert result.data["protected"]["records"] == protection.counts.total - \
         protection.counts.dropped
+    # The Protection's own statuses group the members (never a fallback to content only).
+    c = protection.counts
+    assert c.obfuscated + c.partial + c.dropped > 0  # something to group
+    assert result.member_groups.count("removed") == c.dropped
+    assert result.member_groups.count("rewritten") == c.obfuscated + c.partial
+    assert "changed" not in result.member_groups
     assert not (tmp_path / "unused").exists()  # the API writes no report
 
 
