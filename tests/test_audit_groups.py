@@ -62,3 +62,39 @@ def test_group_metrics_attack_each_group_against_all_nonmembers():
     assert out[UNCHANGED]["loss"].auc.value == 1.0
     assert out[IN_TRAINING]["loss"].n_members == 2 and out[IN_TRAINING]["loss"].n_nonmembers == 4
     assert out[REMOVED]["loss"].auc.value == 0.375  # they beat 1 and 2 of 4 non-members
+
+
+def test_the_manifest_is_found_beside_the_protected_file_or_named(tmp_path):
+    import json
+
+    import pytest
+
+    from sanitize.auditing.config import AuditConfig
+    from sanitize.auditing.run import manifest_statuses
+    from sanitize.datafile import read_dataset
+    from sanitize.errors import InputError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "one"}\n{"id": "b", "text": "two"}\n')
+    original = read_dataset(str(src))
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "a", "text": "one"}\n')
+    manifest = {"input": {"sha256": original.sha256},
+                "records": [{"id": "a", "status": "unchanged"}, {"id": "b", "status": "dropped"}]}
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps(manifest))
+    cfg = AuditConfig(out_dir="x", original=str(src), protected=str(out))
+    assert manifest_statuses(cfg, original) is None  # none beside OUT, none named
+    named = AuditConfig(out_dir="x", original=str(src), protected=str(out),
+                        manifest=str(elsewhere))
+    assert manifest_statuses(named, original) == {"a": "unchanged", "b": "dropped"}
+    (tmp_path / "out.jsonl.manifest.json").write_text(json.dumps(manifest))
+    assert manifest_statuses(cfg, original) == {"a": "unchanged", "b": "dropped"}
+    # A manifest of another input: ignored beside OUT, an input error when named.
+    manifest["input"]["sha256"] = "0" * 64
+    (tmp_path / "out.jsonl.manifest.json").write_text(json.dumps(manifest))
+    assert manifest_statuses(cfg, original) is None
+    elsewhere.write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match=r"elsewhere.json: cannot use this manifest: it was "
+                                         r"made from another input"):
+        manifest_statuses(named, original)

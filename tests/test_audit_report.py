@@ -278,6 +278,16 @@ def test_usage_errors_exit_2(files, capsys):
                          files["protected"], "--nonmembers", files["original"],
                          "--out-dir", str(files["out"]), "--attacks", "loss,bogus"], capsys)
     assert code == 2 and "bogus" in err
+    code, _, err = _run(["audit", "--original", files["original"], "--holdout-fraction", "0.5",
+                         "--manifest", files["original"], "--out-dir", str(files["out"])],
+                        capsys)
+    assert code == 2 and "--manifest goes with --protected" in err
+    # A named manifest that is not one of --original is refused before any model loads.
+    code, _, err = _run(["audit", "--original", files["original"], "--protected",
+                         files["protected"], "--nonmembers", files["nonmembers"],
+                         "--manifest", files["nonmembers"], "--out-dir", str(files["out"]),
+                         "--model", "/nonexistent-model-folder"], capsys)
+    assert code == 2 and "cannot use this manifest: not a soft-sanitize manifest" in err
 
 
 def test_holdout_fraction_splits_sanitizes_and_compares(tiny_folder, tmp_path, capsys):

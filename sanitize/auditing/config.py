@@ -29,6 +29,7 @@ class AuditConfig:
     # dataset mode
     original: str | None = None
     protected: str | None = None
+    manifest: str | None = None  # the protection's manifest; None: beside `protected`
     holdout_fraction: float | None = None
     sanitize: SanitizeConfig | None = None  # how --holdout-fraction protects its member part
     # model mode

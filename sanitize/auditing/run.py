@@ -113,23 +113,28 @@ def run_dataset(cfg: AuditConfig, log: Log) -> AuditResult:
         cfg, original, read_dataset(cfg.protected, cfg.fmt),
         read_dataset(cfg.nonmembers, cfg.fmt),
         read_dataset(cfg.validation, cfg.fmt) if cfg.validation else None, log,
-        statuses=manifest_statuses(cfg.protected, original))
+        statuses=manifest_statuses(cfg, original))
 
 
-def manifest_statuses(protected_path: str, original: Dataset) -> dict[str, str] | None:
-    """Each record's status from the sanitize manifest beside the protected file, when that
-    manifest was made from the original file (same sha256); None otherwise. It tells rewritten
-    members from removed ones, which the two files alone cannot."""
-    path = sidecar(protected_path, ".manifest.json")
-    if path is None or not Path(path).is_file():
+def manifest_statuses(cfg: AuditConfig, original: Dataset) -> dict[str, str] | None:
+    """Each record's status from the sanitize manifest (--manifest, else the one beside the
+    protected file if it exists), when that manifest was made from the original file (same
+    sha256). It tells rewritten members from removed ones, which the two files alone cannot.
+    None without a usable manifest; a --manifest the user named that cannot be used is an
+    input error."""
+    path = cfg.manifest or sidecar(cfg.protected, ".manifest.json")
+    if path is None or (not cfg.manifest and not Path(path).is_file()):
         return None
     try:
         manifest = json.loads(Path(path).read_text(encoding="utf-8"))
-        if manifest["input"]["sha256"] != original.sha256:
-            return None
-        return {e["id"]: e["status"] for e in manifest["records"]}
-    except (OSError, ValueError, KeyError, TypeError):  # not a manifest this version wrote
-        return None
+        if manifest["input"]["sha256"] == original.sha256:
+            return {e["id"]: e["status"] for e in manifest["records"]}
+        why = "it was made from another input (its input sha256 is not --original's)"
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # not a manifest we wrote
+        why = f"not a soft-sanitize manifest ({type(exc).__name__})"
+    if cfg.manifest:
+        raise InputError(f"cannot use this manifest: {why}", cfg.manifest)
+    return None
 
 
 def audit_datasets(cfg: AuditConfig, original: Dataset, protected: Dataset,
@@ -330,7 +335,7 @@ HOLDOUT_FILES = {"members": "members.jsonl", "non-members": "holdout.jsonl",
 
 def input_paths(cfg: AuditConfig) -> dict[str, str | None]:
     paths = {"--original": cfg.original, "--protected": cfg.protected,
-             "--nonmembers": cfg.nonmembers, "--members": cfg.members,
+             "--manifest": cfg.manifest, "--nonmembers": cfg.nonmembers, "--members": cfg.members,
              "--validation": cfg.validation}
     if cfg.sanitize is not None:
         paths["--prompt-file"] = cfg.sanitize.paraphrase.prompt_file

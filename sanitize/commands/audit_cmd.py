@@ -29,6 +29,9 @@ _FILE = click.Path(dir_okay=False)
 @click.command("audit")
 @click.option("--original", type=_FILE, help="Dataset mode: the unprotected training set (IN).")
 @click.option("--protected", type=_FILE, help="Dataset mode: its protected version (OUT).")
+@click.option("--manifest", type=_FILE, default=None,
+              help="Dataset mode: the sanitize manifest of --protected, to tell rewritten "
+                   "members from removed ones [default: OUT.manifest.json when it exists].")
 @click.option("--nonmembers", type=_FILE,
               help="Records never trained on (the attacks' negatives), same domain as members.")
 @click.option("--holdout-fraction", type=float, default=None,
@@ -116,11 +119,15 @@ def command(ctx: click.Context, **kw) -> None:
     if model_mode and (kw["original"] or kw["protected"] or kw["holdout_fraction"]):
         raise InputError("use either model mode (--model --members) or dataset mode "
                          "(--original --protected), not both")
+    if kw["manifest"] and (model_mode or kw["holdout_fraction"] is not None):
+        raise InputError("--manifest goes with --protected (--holdout-fraction writes and "
+                         "reads its own)")
     if not model_mode and kw["reference"]:
         raise InputError("--reference is for model mode; in dataset mode the base model "
                          "(--model) is the reference")
     cfg = AuditConfig(
         out_dir=kw["out_dir"], original=kw["original"], protected=kw["protected"],
+        manifest=kw["manifest"],
         holdout_fraction=kw["holdout_fraction"], nonmembers=kw["nonmembers"],
         model_path=kw["model"] if model_mode else None, members=kw["members"],
         reference=kw["reference"], validation=kw["validation"],
