@@ -6,7 +6,8 @@ from pathlib import Path
 
 from .attacks import CHEAP_ATTACKS, FULL_ATTACKS, TITLES, strongest
 from .common import hardware_text, log, write_json
-from .verdict import TARGET_AUC_MARGIN, TARGET_PPL_RISE, attacks_of, meets_target, ppl_change
+from .verdict import (TARGET_AUC_MARGIN, TARGET_PPL_RISE, attacks_of, by_protection_of,
+                      meets_target, ppl_change)
 
 
 def measured_by_lines(report: dict) -> list[str]:
@@ -172,8 +173,8 @@ def _left_in_training_rows(res: dict) -> list[str]:
 
     rows = []
     for name, v in res.items():
-        bp = (v.get("full") or {}).get("by_protection") or v.get("by_protection")
-        if not bp or IN_TRAINING not in bp["groups"]:  # verdict.left_in_training_auc's rule
+        bp = by_protection_of(v)
+        if not bp or IN_TRAINING not in bp["groups"]:
             continue
         a = bp["groups"][IN_TRAINING]
         s, whole, n = strongest(a), attacks_of(v), bp["members"]

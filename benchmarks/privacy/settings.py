@@ -99,16 +99,16 @@ def dedup_set(members, groups: list[str | None]) -> TrainingSet:
     """dedup-only: each duplicate group keeps its first record; nothing is paraphrased."""
     from sanitize.auditing.groups import REMOVED, UNCHANGED
 
-    keep, kept, seen = [], [], set()
+    keep, member_groups, seen = [], [], set()
     for r, g in zip(members.records, groups):
         first = g is None or g not in seen
         seen.add(g)
-        kept.append(UNCHANGED if first else REMOVED)
+        member_groups.append(UNCHANGED if first else REMOVED)
         if first:
             keep.append(r)
     n = len(members.records)
     return TrainingSet(keep, {"selected": 0, "paraphrased": 0, "dropped": n - len(keep),
-                              "duplicate_groups": count_groups(groups)}, kept)
+                              "duplicate_groups": count_groups(groups)}, member_groups)
 
 
 def count_groups(groups) -> int:

@@ -111,11 +111,15 @@ def meets_band(res: dict) -> bool:
             and (left is None or _excess(left) == 0.0))
 
 
+def by_protection_of(res: dict) -> dict | None:
+    """A result's attacks per group of members (attacks.groups_json): the full suite's where
+    it ran, like `attacks_of`; None where no member was removed or the result predates them."""
+    return (res.get("full") or {}).get("by_protection") or res.get("by_protection")
+
+
 def left_in_training_auc(res: dict) -> float | None:
-    """The strongest attack's AUC on the members left in training (full suite where it ran);
-    None where no member was removed or the result predates per-group attacks."""
-    bp = (res.get("full") or {}).get("by_protection") or res.get("by_protection")
-    a = (bp or {}).get("groups", {}).get("in training")
+    """The strongest attack's AUC on the members left in training (`by_protection_of`)."""
+    a = (by_protection_of(res) or {}).get("groups", {}).get("in training")
     return None if not a else a[strongest(a)]["auc"]
 
 

@@ -17,7 +17,7 @@ from ..progress import Log, no_log
 from .attacks import make_attacks, run_attacks
 from .config import AuditConfig
 from .features import Features, StatsCache, TextSet, copies_nll, lowercase_stats, nll
-from .metrics import AttackMetrics, evaluate, leakage
+from .metrics import AttackMetrics, evaluate, strongest_attack
 from .perturb import refill_perturbations
 from .spv import self_prompt_reference, self_prompts, variation
 
@@ -34,9 +34,7 @@ class ModelResult:
 
     def strongest(self) -> str | None:
         """The attack whose AUC is farthest from 0.5, in either direction (metrics.leakage)."""
-        if not self.metrics:
-            return None
-        return max(self.metrics, key=lambda a: leakage(self.metrics[a].auc.value))
+        return strongest_attack(self.metrics)
 
     def inverted(self, attack: str) -> bool:
         """Does this attack rank non-members above members (AUC below 0.5)?"""

@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from .metrics import AttackMetrics, evaluate, leakage
+from .metrics import AttackMetrics, evaluate
 
 UNCHANGED, REWRITTEN, REMOVED = "unchanged", "rewritten", "removed"
 CHANGED = "changed"  # rewritten or removed, when no per-record status tells which
@@ -89,8 +89,3 @@ def left_in_training(groups: list[str], n_protected: int) -> str | None:
     if removed_some and CHANGED in present and UNCHANGED in present:
         return UNCHANGED
     return None
-
-
-def strongest(metrics: dict[str, AttackMetrics]) -> str | None:
-    """The attack farthest from 0.5 either way on this group (metrics.leakage)."""
-    return max(metrics, key=lambda a: leakage(metrics[a].auc.value)) if metrics else None

@@ -91,6 +91,11 @@ def leakage(auc: float) -> float:
 MIN_PER_CLASS = 10
 
 
+def strongest_attack(metrics: dict[str, AttackMetrics]) -> str | None:
+    """The attack whose AUC is farthest from 0.5, in either direction (`leakage`)."""
+    return max(metrics, key=lambda a: leakage(metrics[a].auc.value)) if metrics else None
+
+
 def sample_too_small(n_members: int, n_nonmembers: int) -> str | None:
     """The reason AUCs of this sample are not measurable, or None when they are."""
     if n_members >= MIN_PER_CLASS and n_nonmembers >= MIN_PER_CLASS:

@@ -18,7 +18,7 @@ import numpy as np
 from ..versions import package_versions
 from ..datafile import Outputs, dump_json
 from . import groups as grp
-from .metrics import FPR_BOUNDS, epsilon_lower_bound, leakage, roc_curve
+from .metrics import FPR_BOUNDS, epsilon_lower_bound, leakage, roc_curve, strongest_attack
 from .run import AuditResult, ModelResult
 
 SCHEMA = "soft-sanitize/audit-report/v1"
@@ -63,7 +63,7 @@ def headline(r: AuditResult) -> str:
             f"{_tpr1(m, s)}; perplexity {m.perplexity:.2f}{base}")
 
 
-def _left_in_training(r: AuditResult) -> str | None:
+def _left_group(r: AuditResult) -> str | None:
     """The member group that removing records cannot flatter (groups.left_in_training)."""
     if r.member_groups is None:
         return None
@@ -76,11 +76,11 @@ def left_in_training(r: AuditResult) -> tuple | None:
     otherwise. Removed members look like non-members, which lowers the whole-set AUC even if
     every member left in training stays as exposed as before, so the headline and
     --fail-above-auc also judge this group."""
-    g = _left_in_training(r)
+    g = _left_group(r)
     if g is None or len(r.models) != 2:
         return None
     before, after = (r.by_group[m.label][g] for m in r.models)
-    a = grp.strongest(after)
+    a = strongest_attack(after)
     what = "left in training" if g == grp.IN_TRAINING else "kept verbatim"
     return f"{after[a].n_members} members {what}", a, before[a], after[a]
 
@@ -110,7 +110,7 @@ def _group_rows(r: AuditResult) -> list[list[str]]:
     before, after = (r.by_group[m.label] for m in r.models)
     rows = []
     for g, by_attack in after.items():
-        a = grp.strongest(by_attack)
+        a = strongest_attack(by_attack)
         if a is None:
             continue
         t1 = by_attack[a].tpr.get(0.01)
@@ -130,8 +130,8 @@ def _groups_json(r: AuditResult) -> dict | None:
     if r.member_groups is None:
         return None
     counts = {g: r.member_groups.count(g) for g in GROUP_TITLES if g in r.member_groups}
-    return {"members": counts, "left_in_training": _left_in_training(r),
-            "models": {label: {g: {"strongest_attack": grp.strongest(by_attack),
+    return {"members": counts, "left_in_training": _left_group(r),
+            "models": {label: {g: {"strongest_attack": strongest_attack(by_attack),
                                    "attacks": {a: met.to_json()
                                                for a, met in by_attack.items()}}
                                for g, by_attack in groups.items()}
@@ -257,10 +257,11 @@ def to_markdown(r: AuditResult, report: dict) -> str:
                   f"{TITLES.get(m.strongest(), '-')}; {_epsilon_text(m, report)}", "",
                   "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in _rows(m)]
-    if _group_rows(r):
+    group_rows = _group_rows(r)
+    if group_rows:
         lines += ["", "## Members by what the protection did", "", GROUPS_MEANING, "",
                   "| " + " | ".join(GROUP_HEADER) + " |", "|" + "---|" * len(GROUP_HEADER)]
-        lines += ["| " + " | ".join(row) + " |" for row in _group_rows(r)]
+        lines += ["| " + " | ".join(row) + " |" for row in group_rows]
     ex = report["most_exposed_members"]
     lines += ["", f"## Most exposed members ({ex['model']} model, {TITLES.get(ex['attack'], '-')})",
               "", "Ids only; full per-record scores in member_scores.csv.", ""]
@@ -329,11 +330,12 @@ def to_html(r: AuditResult, report: dict) -> str:
         if m.scores:
             parts.append(f"<img alt='ROC curves of {esc(m.label)}' style='max-width:100%' "
                          f"src='data:image/png;base64,{roc_png(m, r.labels)}'>")
-    if _group_rows(r):
+    group_rows = _group_rows(r)
+    if group_rows:
         parts.append("<h2>Members by what the protection did</h2>"
                      f"<p>{esc(GROUPS_MEANING)}</p><table><tr>"
                      + "".join(f"<th>{esc(h)}</th>" for h in GROUP_HEADER) + "</tr>")
-        for row in _group_rows(r):
+        for row in group_rows:
             parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
         parts.append("</table>")
     ex = report["most_exposed_members"]
@@ -402,12 +404,13 @@ def print_table(r: AuditResult, console) -> None:
         for row in _rows(m):
             t.add_row(*row)
         console.print(t)
-    if _group_rows(r):
+    group_rows = _group_rows(r)
+    if group_rows:
         t = Table(title="Members by what the protection did (each group against all "
                         "non-members)")
         for h in GROUP_HEADER:
             t.add_column(h)
-        for row in _group_rows(r):
+        for row in group_rows:
             t.add_row(*row)
         console.print(t)
     console.print(f"[bold]{headline(r)}[/bold]")
