@@ -20,6 +20,8 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from privacy.settings import (cache_calls, gate_failures, outcomes, protect_with
                                select_all)
 
 from sanitize.config import GateConfig, ParaphraseConfig, SanitizeConfig  # noqa: E402
+from sanitize.paraphrase import placeholders  # noqa: E402
 
 OUT_DIR = REPO / "benchmarks" / "results" / "yield"
 TABLE = REPO / "docs" / "paraphrase-yield.md"
@@ -51,6 +54,10 @@ VARIANTS = {
     "block4+norepeat": {"block_ngrams": 4, "no_repeat_ngram": 4},
     "block4+small": {"block_ngrams": 4, "chunk_words": 50},
     "oneshot": {"prompt_dir": "prompts/oneshot"},  # a worked example per content type
+    "mask-facts": {"mask_facts": True},  # names and numbers sent as placeholders
+    # Blocking made the model bend facts; with them masked only the wording is blocked.
+    "block4+mask-facts": {"block_ngrams": 4, "mask_facts": True},
+    "oneshot+mask-facts": {"prompt_dir": "prompts/oneshot", "mask_facts": True},
     # The two best levers so far together (oneshot's cached candidates: gate time only).
     "oneshot+partial": {"prompt_dir": "prompts/oneshot", "gate": {"on_fail": "partial"}},
     # How much of the gap is the model: the larger paraphraser, as it is and unable to copy.
@@ -68,6 +75,31 @@ def rewrite_all(records, pcfg, gcfg, base) -> tuple[list, dict]:
     return outcomes(protection), cache_calls(protection)
 
 
+@contextmanager
+def placeholder_counts():
+    """With --mask-facts: of the candidates for pieces that had placeholders, how many carried
+    every placeholder over exactly, lost one, or added one (counted where the pipeline puts
+    the values back, so cached candidates are counted too)."""
+    counts: Counter = Counter()
+    restore = placeholders.Masked.restore
+
+    def counting(self, candidate: str) -> str:
+        if self.values:
+            sent, got = (Counter(t[a:b] for a, b in placeholders.placeholder_spans(t))
+                         for t in (self.text, candidate))
+            counts["candidates"] += 1
+            counts["kept_exactly"] += sent == got
+            counts["lost_some"] += bool(set(sent) - set(got))
+            counts["invented_some"] += bool(set(got) - set(sent))
+        return restore(self, candidate)
+
+    placeholders.Masked.restore = counting
+    try:
+        yield counts
+    finally:
+        placeholders.Masked.restore = restore
+
+
 def measure(domain: str, variant: str, n: int, seed: int, base) -> dict:
     split = make_split(domain, n, 0, 0, seed, None, base.tokenizer, WINDOWS[domain])
     settings = dict(VARIANTS[variant])
@@ -78,7 +110,8 @@ def measure(domain: str, variant: str, n: int, seed: int, base) -> dict:
     if pcfg.prompt_dir:  # recorded relative to the repository, loaded from it
         pcfg = replace(pcfg, prompt_dir=str(REPO / pcfg.prompt_dir))
     started = time.perf_counter()
-    rewrites, calls = rewrite_all(split.members, pcfg, gcfg, base)
+    with placeholder_counts() as kept:
+        rewrites, calls = rewrite_all(split.members, pcfg, gcfg, base)
     seconds = time.perf_counter() - started
     chunks = [(so, i) for ro in rewrites for so in ro.segments
               for i, c in enumerate(so.chunks) if not c.verbatim]
@@ -93,6 +126,7 @@ def measure(domain: str, variant: str, n: int, seed: int, base) -> dict:
         "similarity_mean": _mean([g.similarity for g in kept]),
         "overlap_mean": _mean([g.overlap for g in kept]),
         "generation_s": round(seconds, 1), "calls": calls,
+        **({"placeholders": dict(kept)} if pcfg.mask_facts else {}),
         # Recorded as named in VARIANTS: no machine path of a prompt folder or model file.
         "paraphrase": {**asdict(pcfg), "prompt_dir": settings.get("prompt_dir"),
                        "model": VARIANTS[variant].get("model")},

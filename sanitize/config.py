@@ -156,6 +156,8 @@ class ParaphraseConfig:
     # changes the wording most (lowest overlap with the original).
     pick: Pick = "first"
     chunk_words: int = 120  # longest text piece sent to the paraphraser (paraphrase/chunks.py)
+    # Names, numbers and URLs sent as placeholders and put back (paraphrase/placeholders.py).
+    mask_facts: bool = False
 
     def __post_init__(self):
         _check(_finite(self.temperature) and self.temperature >= 0, "--temperature",

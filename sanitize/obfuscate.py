@@ -20,6 +20,7 @@ from .gate import GateResult, evaluate
 from .paraphrase.base import Backend, Request, new_tokens_for
 from .paraphrase.chunks import Chunk, assemble, split
 from .paraphrase.code_rename import rename_identifiers
+from .paraphrase.placeholders import INSTRUCTION, Masked, mask
 from .paraphrase.clean import clean
 from .progress import Log, no_log
 from .prompts import PromptTemplate
@@ -79,8 +80,26 @@ class _Job:  # one chunk to rewrite
     index: int
     source: str
     template: PromptTemplate
+    masked: Masked | None = None  # --mask-facts: the piece as the backend sees it
     done: bool = False
     best: GateResult | None = None  # the kept candidate's gate result
+
+    @property
+    def sent(self) -> str:
+        """The piece inside the prompt: the source, or its masked form."""
+        return self.masked.text if self.masked else self.source
+
+    def messages(self) -> tuple:
+        msgs = self.template.messages(self.sent)
+        if self.masked and self.masked.values:
+            if msgs[0]["role"] == "system":
+                msgs[0] = {**msgs[0], "content": f"{msgs[0]['content']} {INSTRUCTION}"}
+            else:
+                msgs.insert(0, {"role": "system", "content": INSTRUCTION})
+        return tuple(msgs)
+
+    def restored(self, candidate: str) -> str:
+        return self.masked.restore(candidate) if self.masked else candidate
 
 
 def segments_to_rewrite(record: Record, fields: str) -> list[Segment]:
@@ -110,7 +129,11 @@ def plan(records: list[Record], pcfg: ParaphraseConfig,
             ro.segments.append(so)
             for i, c in enumerate(chunks):
                 if not c.verbatim:
-                    jobs.append(_Job(so, ro, i, c.source, templates[c.kind or kind]))
+                    template = templates[c.kind or kind]
+                    # Code facts are public names and strings, which renaming handles.
+                    masked = (mask(c.source) if pcfg.mask_facts and template.kind != "code"
+                              else None)
+                    jobs.append(_Job(so, ro, i, c.source, template, masked))
         outcomes.append(ro)
     return outcomes, jobs
 
@@ -130,6 +153,8 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
                    if v not in (0, 1.0)})
     if pcfg.block_ngrams:  # facts exempt from blocking since this key (decoding.py)
         params["block_facts"] = "exempt"
+    if pcfg.mask_facts:  # the request differs: masked piece, one more instruction
+        params["mask_facts"] = INSTRUCTION
     last_round = pcfg.candidates - 1
     for cand in range(pcfg.candidates):
         pending = [j for j in jobs if not j.done]
@@ -148,8 +173,8 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
             f"{len(pending) - len(missing)} cached or repeated, {len(missing)} to generate")
         for start in range(0, len(missing), backend.batch_size):
             batch = missing[start:start + backend.batch_size]
-            reqs = [Request(tuple(pending[i].template.messages(pending[i].source)),
-                            pending[i].source, seed, _budget(pending[i].source, backend, pcfg))
+            reqs = [Request(pending[i].messages(), pending[i].sent, seed,
+                            _budget(pending[i].sent, backend, pcfg))
                     for i in batch]
 
             def commit(k: int, text: str, batch=batch) -> None:
@@ -159,7 +184,7 @@ def obfuscate(records: list[Record], backend: Backend, pcfg: ParaphraseConfig, g
             backend.generate(reqs, on_result=commit)
             log(f"  generated {min(start + len(batch), len(missing))}/{len(missing)}")
         outputs = [outputs[first[k]] if o is None else o for o, k in zip(outputs, keys)]
-        cleaned = [clean(o or "", j.source) for o, j in zip(outputs, pending)]
+        cleaned = [j.restored(clean(o or "", j.sent)) for o, j in zip(outputs, pending)]
         log(f"  checking {len(pending)} candidates against the gate")
         results = evaluate([(j.source, c) for j, c in zip(pending, cleaned)], gcfg, embedder,
                            [j.template.kind for j in pending])

@@ -22,6 +22,8 @@ OPTIONS = {
     "qwen0.5b": {"model": LARGER},
     # Decoding that cannot continue a 4-gram of the source: the larger model copies without it.
     "block4": {"block_ngrams": 4},
+    # Names, numbers and URLs sent as placeholders and put back (paraphrase/placeholders.py).
+    "mask": {"mask_facts": True},
 }
 
 

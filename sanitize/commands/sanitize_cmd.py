@@ -54,6 +54,9 @@ P, G = ParaphraseConfig, GateConfig
                                       "the lowest overlap.")
 @click.option("--chunk-words", type=click.IntRange(8), default=P.chunk_words,
               show_default=True, help="Longest text piece (words) sent to the paraphraser.")
+@click.option("--mask-facts/--no-mask-facts", default=P.mask_facts, show_default=True,
+              help="Send names, numbers and URLs to the paraphraser as placeholders [1], [2]... "
+                   "and put them back before the gate.")
 @click.option("--prompt-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="One template for every content type (see prompts/*.md for the format).")
 @click.option("--prompt-dir", type=click.Path(file_okay=False, exists=True), default=None,
@@ -186,7 +189,7 @@ def config_from_params(params: dict) -> SanitizeConfig:
             seed=score.train.seed, device=score.train.device,
             block_ngrams=p["block_ngrams"],
             no_repeat_ngram=p["no_repeat_ngram"], repetition_penalty=p["repetition_penalty"],
-            pick=p["pick"], chunk_words=p["chunk_words"]),
+            pick=p["pick"], chunk_words=p["chunk_words"], mask_facts=p["mask_facts"]),
         gate=GateConfig(min_similarity=p["min_similarity"], max_overlap=p["max_overlap"],
                         max_common_span=p["max_common_span"],
                         min_length_ratio=p["min_length_ratio"],

@@ -70,11 +70,13 @@ class LocalBackend:
         from transformers import LogitsProcessorList
 
         from ..fidelity import fact_spans
+        from .placeholders import placeholder_spans
 
         n = self.params.block_ngrams
         sources, free = [], []
         for r in requests:
-            spans = fact_spans(r.text)
+            # A masked piece's placeholders are its facts (paraphrase/placeholders.py).
+            spans = fact_spans(r.text) + placeholder_spans(r.text)
             # The source as the model would write it: alone, and after a space (mid-text),
             # joined by -1 (no n-gram spans the join).
             alone, spaced = (self.lm.tokenizer(prefix + r.text, add_special_tokens=False,
