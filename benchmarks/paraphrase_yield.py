@@ -57,7 +57,6 @@ VARIANTS = {
     "mask-facts": {"mask_facts": True},  # names and numbers sent as placeholders
     # Blocking made the model bend facts; with them masked only the wording is blocked.
     "block4+mask-facts": {"block_ngrams": 4, "mask_facts": True},
-    "oneshot+mask-facts": {"prompt_dir": "prompts/oneshot", "mask_facts": True},
     # The two best levers so far together (oneshot's cached candidates: gate time only).
     "oneshot+partial": {"prompt_dir": "prompts/oneshot", "gate": {"on_fail": "partial"}},
     # How much of the gap is the model: the larger paraphraser, as it is and unable to copy.
@@ -110,7 +109,7 @@ def measure(domain: str, variant: str, n: int, seed: int, base) -> dict:
     if pcfg.prompt_dir:  # recorded relative to the repository, loaded from it
         pcfg = replace(pcfg, prompt_dir=str(REPO / pcfg.prompt_dir))
     started = time.perf_counter()
-    with placeholder_counts() as kept:
+    with placeholder_counts() as codes:
         rewrites, calls = rewrite_all(split.members, pcfg, gcfg, base)
     seconds = time.perf_counter() - started
     chunks = [(so, i) for ro in rewrites for so in ro.segments
@@ -126,7 +125,7 @@ def measure(domain: str, variant: str, n: int, seed: int, base) -> dict:
         "similarity_mean": _mean([g.similarity for g in kept]),
         "overlap_mean": _mean([g.overlap for g in kept]),
         "generation_s": round(seconds, 1), "calls": calls,
-        **({"placeholders": dict(kept)} if pcfg.mask_facts else {}),
+        **({"placeholders": dict(codes)} if pcfg.mask_facts else {}),
         # Recorded as named in VARIANTS: no machine path of a prompt folder or model file.
         "paraphrase": {**asdict(pcfg), "prompt_dir": settings.get("prompt_dir"),
                        "model": VARIANTS[variant].get("model")},

@@ -19,9 +19,9 @@ from .content import segment_kind
 from .gate import GateResult, evaluate
 from .paraphrase.base import Backend, Request, new_tokens_for
 from .paraphrase.chunks import Chunk, assemble, split
+from .paraphrase.clean import clean
 from .paraphrase.code_rename import rename_identifiers
 from .paraphrase.placeholders import INSTRUCTION, Masked, mask
-from .paraphrase.clean import clean
 from .progress import Log, no_log
 from .prompts import PromptTemplate
 from .records import Record, Segment

@@ -1,4 +1,4 @@
-"""Shared test setup: offline mode, the real-data folder, and a tiny in-memory model."""
+"""Shared test setup: offline mode, the real-data folder, and a tiny model (in memory or saved)."""
 from __future__ import annotations
 
 import os
@@ -26,3 +26,15 @@ def tiny():
     from sanitize.testing import tiny_lm
 
     return tiny_lm()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny model saved as a model folder, for CLI runs in a subprocess (`--model DIR`)."""
+    from sanitize.testing import tiny_lm
+
+    lm = tiny_lm()
+    folder = tmp_path_factory.mktemp("tiny-model")
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    return folder

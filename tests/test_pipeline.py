@@ -213,17 +213,6 @@ def test_random_selection_is_secret_and_repeats_with_its_cache(tmp_path, tiny, e
 
 # -- CLI in a subprocess: exit codes, logs, resume after kill -9 -------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    from sanitize.testing import tiny_lm
-
-    lm = tiny_lm()
-    d = tmp_path_factory.mktemp("tiny-model")
-    lm.model.save_pretrained(d)
-    lm.tokenizer.save_pretrained(d)
-    return d
-
-
 def cli(args, env=None, **kw):
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "sanitize", *map(str, args)], cwd=REPO,

@@ -116,17 +116,6 @@ def test_without_the_option_the_request_is_the_piece(embedder):
     assert req.text == SENTENCE and INSTRUCTION not in req.messages[0]["content"]
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    from sanitize.testing import tiny_lm
-
-    lm = tiny_lm()
-    folder = tmp_path_factory.mktemp("tiny-model")
-    lm.model.save_pretrained(folder)
-    lm.tokenizer.save_pretrained(folder)
-    return folder
-
-
 def test_the_cli_option_reaches_the_manifest_and_the_output_has_the_facts(tmp_path,
                                                                           tiny_model_dir):
     from test_pipeline import cli, sanitize_args

@@ -55,7 +55,7 @@ P, G = ParaphraseConfig, GateConfig
 @click.option("--chunk-words", type=click.IntRange(8), default=P.chunk_words,
               show_default=True, help="Longest text piece (words) sent to the paraphraser.")
 @click.option("--mask-facts/--no-mask-facts", default=P.mask_facts, show_default=True,
-              help="Send names, numbers and URLs to the paraphraser as placeholders [1], [2]... "
+              help="Send names, numbers and URLs to the paraphraser as placeholders X1, X2... "
                    "and put them back before the gate.")
 @click.option("--prompt-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="One template for every content type (see prompts/*.md for the format).")

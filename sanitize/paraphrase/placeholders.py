@@ -3,10 +3,13 @@
 The gate's fact checks (sanitize/fidelity.py) require a rewrite to keep the original's names,
 numbers and verbatim spans, and they were the most common failures of the embedded 135M model
 (it drops acronyms, misspells organisms, loses p-values: docs/paraphrase.md). With
-`--mask-facts` each such fact of a piece is replaced by a numbered placeholder (X1, X2...) before the piece
-goes to the backend, and put back into the candidate before the gate sees it. The model only
-has to carry short tokens over; the gate still judges the restored text against the original,
-so a dropped, doubled or invented placeholder fails the fact checks as a lost or added fact.
+`--mask-facts` each such fact of a piece is replaced by a numbered placeholder (X1, X2, ...)
+before the piece goes to the backend, and put back into the candidate before the gate sees it.
+The model only has to carry short codes over; the gate still judges the restored text against
+the original, so a dropped or invented placeholder fails the fact checks as a lost or added
+fact. Measured, it does not raise the embedded model's yield: that model drops the codes as it
+drops the facts (docs/paraphrase.md). It also keeps the facts away from the paraphrase model,
+which matters when that is a server.
 
 The same value gets the same placeholder everywhere in the piece, so "IgE ... IgE" stays one
 fact. A piece that already contains text shaped like a placeholder is sent as it is: putting
@@ -37,7 +40,7 @@ INSTRUCTION = ("Codes such as X1 and X2 stand for names and numbers: copy each o
 @dataclass(frozen=True)
 class Masked:
     text: str  # what the backend is asked to rewrite
-    values: tuple[str, ...]  # values[i - 1] is what placeholder [i] stands for
+    values: tuple[str, ...]  # values[i - 1] is what placeholder Xi stands for
 
     def restore(self, candidate: str) -> str:
         """The candidate with each known placeholder replaced by its value. Unknown ones stay
@@ -60,7 +63,7 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def mask(text: str) -> Masked:
-    """`text` with its facts (`fidelity.fact_spans`) replaced by [1], [2], ... in order of first
+    """`text` with its facts (`fidelity.fact_spans`) replaced by X1, X2, ... in order of first
     appearance."""
     if _SHAPE.search(text):
         return Masked(text, ())
