@@ -30,11 +30,12 @@ def tiny():
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """The tiny model saved as a model folder, for CLI runs in a subprocess (`--model DIR`)."""
+    """The tiny model (the same weights as `tiny`) saved as a model folder, for `--model DIR`
+    and `base_model=`; its path as a string. Shared read-only by every test that loads it."""
     from sanitize.testing import tiny_lm
 
     lm = tiny_lm()
     folder = tmp_path_factory.mktemp("tiny-model")
     lm.model.save_pretrained(folder)
     lm.tokenizer.save_pretrained(folder)
-    return folder
+    return str(folder)

