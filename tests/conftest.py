@@ -1,4 +1,5 @@
-"""Shared test setup: offline mode, the real-data folder, and a tiny model (in memory or saved)."""
+"""Shared test setup: offline mode, the real-data folder, a tiny model (in memory or saved)
+and the embedded sentence embedder."""
 from __future__ import annotations
 
 import os
@@ -39,3 +40,12 @@ def tiny_model_dir(tmp_path_factory):
     lm.model.save_pretrained(folder)
     lm.tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The embedded sentence embedder (all-MiniLM-L6-v2) that the gate uses; load_embedder
+    caches it per process, so every test shares one read-only copy."""
+    from sanitize.models import load_embedder
+
+    return load_embedder()

@@ -32,13 +32,6 @@ def example_rows() -> list[dict]:
     return [json.loads(line) for line in EXAMPLE.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    from sanitize.models import load_embedder
-
-    return load_embedder()
-
-
 def test_protect_in_memory_gives_what_the_cli_writes(tmp_path, tiny, embedder, monkeypatch):
     from sanitize import protect
     from sanitize.pipeline import run

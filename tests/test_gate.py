@@ -12,13 +12,6 @@ PARAPHRASE = ("After lengthy arguments over money for public schools and road re
               "committee passed the new budget on Tuesday.")
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    from sanitize.models import load_embedder
-
-    return load_embedder()
-
-
 def decide(orig, cand, embedder, **kw):
     return evaluate([(orig, cand)], GateConfig(**kw), embedder)[0]
 

@@ -11,13 +11,6 @@ from sanitize.errors import InputError
 from test_pipeline import SENTENCES, config, write_jsonl
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    from sanitize.models import load_embedder
-
-    return load_embedder()
-
-
 @pytest.fixture
 def scored(tmp_path, tiny, embedder):
     """IN (12 records and one invalid line) and its scores, as `soft-sanitize score` writes."""

@@ -54,13 +54,6 @@ SCHEMAS = {
 }
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    from sanitize.models import load_embedder
-
-    return load_embedder()
-
-
 def run_echo(records, embedder, mode="reverse", fields="trainable", **gate):
     # The echo rewrite (reversed word order) scores MiniLM 0.74-0.92 on these sentences; it
     # reverses "two hundred" too, which the fact check rightly rejects: these tests are about

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from sanitize.cache import Cache
 from sanitize.config import GateConfig, ParaphraseConfig
 from sanitize.fidelity import fidelity_reason
@@ -70,13 +68,6 @@ class RecordingEcho(EchoBackend):
             if on_result:
                 on_result(i, o)
         return out
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    from sanitize.models import load_embedder
-
-    return load_embedder()
 
 
 SENTENCE = ("The WHO trial enrolled 340 adults across 12 NHS clinics and followed them for "

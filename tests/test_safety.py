@@ -193,13 +193,6 @@ def test_credentials_never_reach_an_error_or_the_manifest(capsys, tmp_path, no_w
 
 # -- a real run: permissions, and a failure at any write ------------------------------------------
 
-@pytest.fixture
-def embedder():
-    from sanitize.models import load_embedder
-
-    return load_embedder()
-
-
 def _run(tmp_path, tiny, embedder, **kw):
     from sanitize.pipeline import run
 

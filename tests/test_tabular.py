@@ -44,13 +44,6 @@ def run_on(tmp_path, src, out, tiny, embedder, **kw):
     return run(cfg, lm=tiny, embedder=embedder).manifest
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    from sanitize.models import load_embedder
-
-    return load_embedder()
-
-
 def check_same_shape(before, after, manifest):
     assert after.schema == before.schema  # names, order and types
     changed = {e["id"] for e in manifest["records"] if e["status"] == "obfuscated"}
