@@ -25,12 +25,16 @@ def free_port() -> int:
 @pytest.fixture
 def no_warm_up(monkeypatch):
     """Any case here must be refused before a model is even loaded."""
+    import sanitize.auditing.run
     import sanitize.models
     import sanitize.scoring
 
     def reached(*_a, **_k):
         raise AssertionError("reached the expensive stage")
 
+    # The audit binds load_lm at import: patched there too, and imported here first so that a
+    # first import under this patch cannot keep `reached` for the tests that follow.
+    monkeypatch.setattr(sanitize.auditing.run, "load_lm", reached)
     monkeypatch.setattr(sanitize.models, "load_lm", reached)
     monkeypatch.setattr(sanitize.models, "load_embedder", reached)
     monkeypatch.setattr(sanitize.scoring, "score_records", reached)
